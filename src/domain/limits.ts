@@ -1,0 +1,28 @@
+/** Sizes and counts the contract fixes, and the ones it leaves to us (chosen to be generous). */
+export const LIMITS = {
+  nameChars: 255,
+  descriptionChars: 1000,
+  tags: 50,
+  tagChars: 64,
+  categoryChars: 100,
+  roleChars: 64,
+  requiredRoles: 10,
+  capabilityChars: 64,
+  requiredCapabilities: 50,
+  maxParticipants: { min: 1, max: 1000 },
+  maxSessions: { min: 1, max: 1000 },
+  /** A year: longer idle timeouts are surely mistakes. 0 = never expires. */
+  timeoutMs: { min: 0, max: 31_536_000_000 },
+  cleanupDelayMs: { min: 0, max: 31_536_000_000 },
+  customDataBytes: 64 * 1024,
+  jsonDepth: 32,
+  sharedStateBytes: 1024 * 1024,
+  stateItems: 1000,
+  stateItemChars: 255,
+  reasonChars: 500,
+  requestIdChars: 128,
+  principalChars: 255,
+  batchSize: 100,
+  pageSizeDefault: 20,
+  pageSizeMax: 1000,
+} as const;
