@@ -1,0 +1,97 @@
+/**
+ * Configuration, read from the environment once at start-up into a frozen, typed object.
+ * A bad value stops start-up with the variable's name and what was wrong with it.
+ */
+
+export interface Config {
+  /** Address to listen on. */
+  readonly grpcHost: string;
+  /** Port to listen on; 0 picks a free one (tests). */
+  readonly grpcPort: number;
+  /** postgres:// URL; unset → embedded PGlite. */
+  readonly databaseUrl: string | undefined;
+  /** PGlite's data directory when DATABASE_URL is unset; "memory://" keeps nothing. */
+  readonly pgliteDataDir: string;
+  /** Most Postgres connections this instance opens. */
+  readonly databasePoolMax: number;
+  /** Longest any one SQL statement may run, for calls without a deadline. */
+  readonly databaseStatementTimeoutMs: number;
+  readonly logLevel: string;
+  /** How long shutdown waits for in-flight calls before cutting them off. */
+  readonly shutdownGraceMs: number;
+  /** Ping an idle client connection this often, to find dead peers and keep proxies from closing it. */
+  readonly keepaliveTimeMs: number;
+  /** Close the connection when a keepalive ping is not answered within this. */
+  readonly keepaliveTimeoutMs: number;
+  /** Ask clients to reconnect after this long, so load spreads over new instances. */
+  readonly maxConnectionAgeMs: number;
+  /** After max connection age, let in-flight calls finish for this long before closing. */
+  readonly maxConnectionAgeGraceMs: number;
+  /** Largest request message accepted, in bytes. */
+  readonly maxReceiveMessageBytes: number;
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`invalid configuration: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function text(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === "" ? fallback : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(name, `must be from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf(env: Env, name: string, fallback: string, allowed: readonly string[]): string {
+  const value = text(env, name, fallback);
+  if (!allowed.includes(value)) throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${value}"`);
+  return value;
+}
+
+function databaseUrl(env: Env): string | undefined {
+  const raw = env["DATABASE_URL"];
+  if (raw === undefined || raw === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError("DATABASE_URL", "is not a URL");
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new ConfigError("DATABASE_URL", `must be a postgres:// URL, got ${url.protocol}//…`);
+  }
+  return raw;
+}
+
+const HOUR = 3_600_000;
+
+/** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  return Object.freeze({
+    grpcHost: text(env, "GRPC_HOST", "127.0.0.1"),
+    grpcPort: integer(env, "GRPC_PORT", 50051, 0, 65535),
+    databaseUrl: databaseUrl(env),
+    pgliteDataDir: text(env, "PGLITE_DATA_DIR", "./data/pglite"),
+    databasePoolMax: integer(env, "DATABASE_POOL_MAX", 20, 1, 1000),
+    databaseStatementTimeoutMs: integer(env, "DATABASE_STATEMENT_TIMEOUT_MS", 30_000, 100, HOUR),
+    logLevel: oneOf(env, "LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+    shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 10 * 60_000),
+    keepaliveTimeMs: integer(env, "GRPC_KEEPALIVE_TIME_MS", 30_000, 1_000, HOUR),
+    keepaliveTimeoutMs: integer(env, "GRPC_KEEPALIVE_TIMEOUT_MS", 10_000, 1_000, HOUR),
+    maxConnectionAgeMs: integer(env, "GRPC_MAX_CONNECTION_AGE_MS", 30 * 60_000, 1_000, 24 * HOUR),
+    maxConnectionAgeGraceMs: integer(env, "GRPC_MAX_CONNECTION_AGE_GRACE_MS", 5 * 60_000, 0, 24 * HOUR),
+    maxReceiveMessageBytes: integer(env, "GRPC_MAX_RECEIVE_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+  });
+}
