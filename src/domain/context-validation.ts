@@ -254,10 +254,3 @@ export function validateUpdate(current: Context, patch: ContextSpecInput, mask: 
   v.throwIfAny();
   return { spec, touchesAccessControl };
 }
-
-/** Checks a free-text reason (transitions, removals). */
-export function validateReason(field: string, reason: string): void {
-  const v = new Violations();
-  v.text(field, reason, { max: LIMITS.reasonChars, multiline: true });
-  v.throwIfAny();
-}

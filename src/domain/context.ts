@@ -3,7 +3,10 @@
  * Enum values are the proto names without their type prefix (ACTIVE, not CONTEXT_STATUS_ACTIVE).
  */
 import type { JsonObject } from "./json.js";
+import type { Priority } from "./priority.js";
 import type { SharedState } from "./shared-state.js";
+
+export { PRIORITIES, type Priority } from "./priority.js";
 
 export const CONTEXT_TYPES = [
   "COLLABORATIVE",
@@ -34,8 +37,6 @@ export type Visibility = (typeof VISIBILITIES)[number];
 export const JOIN_POLICIES = ["INVITATION_ONLY", "OPEN"] as const;
 export type JoinPolicy = (typeof JOIN_POLICIES)[number];
 
-export const PRIORITIES = ["LOW", "NORMAL", "HIGH", "CRITICAL"] as const;
-export type Priority = (typeof PRIORITIES)[number];
 
 export interface ContextConfiguration {
   readonly maxParticipants: number;

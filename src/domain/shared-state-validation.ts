@@ -1,6 +1,6 @@
 /** Checks shared state supplied by a client (on create now; by UpdateSharedState later). */
 import type { JsonObject, JsonValue } from "./json.js";
-import { PRIORITIES } from "./context.js";
+import { PRIORITIES } from "./priority.js";
 import { LIMITS } from "./limits.js";
 import {
   DEPENDENCY_STATUSES,

@@ -1,6 +1,6 @@
 /** The shared state of a context: what its agents read and change together. */
 import type { JsonObject, JsonValue } from "./json.js";
-import type { Priority } from "./context.js";
+import type { Priority } from "./priority.js";
 
 export const RESOURCE_STATUSES = ["AVAILABLE", "ALLOCATED", "EXHAUSTED"] as const;
 export type ResourceStatus = (typeof RESOURCE_STATUSES)[number];

@@ -2,10 +2,13 @@
  * What the services need from the outside world. The store implements these on Postgres and on
  * PGlite; unit tests implement them in memory. Nothing here knows about SQL, drizzle or gRPC.
  */
-import type { Context, ContextFilter, ContextStatus, ContextType, LifecycleStage } from "../domain/context.js";
+import type { Context, ContextFilter } from "../domain/context.js";
 import type { ContextEvent, EventPosition } from "../domain/event.js";
 import type { JsonValue } from "../domain/json.js";
 import type { SharedState } from "../domain/shared-state.js";
+import type { StatisticsGroup } from "../domain/statistics.js";
+
+export type { StatisticsGroup };
 
 /** Per-call limits the store honours. */
 export interface StoreCall {
@@ -67,16 +70,6 @@ export interface ContextListResult {
   readonly contexts: readonly Context[];
   /** How many contexts match the principal and filter in all, ignoring `after` and `limit`. */
   readonly totalSize: number;
-}
-
-/** One group of GetContextStatistics: the contexts sharing a status, stage and type. */
-export interface StatisticsGroup {
-  readonly status: ContextStatus;
-  readonly lifecycleStage: LifecycleStage;
-  readonly type: ContextType;
-  readonly contexts: number;
-  readonly participants: number;
-  readonly maxParticipants: number;
 }
 
 export interface ContextStore {

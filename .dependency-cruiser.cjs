@@ -1,0 +1,63 @@
+/**
+ * The layering of ARCHITECTURE.md, checked on every CI run:
+ * transport → service → domain, store → domain; service sees stores only through ports.ts;
+ * nothing imports transport; domain imports nothing outside itself.
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: "domain-is-pure",
+      comment: "domain/ is plain TypeScript: no other layer, no gen/, no packages.",
+      severity: "error",
+      from: { path: "^src/domain/" },
+      to: { pathNot: ["^src/domain/", "^node:", "^(buffer)$"], dependencyTypesNot: ["core"] },
+    },
+    {
+      name: "nothing-imports-transport",
+      comment: "transport/ is the outer edge; only the composition root wires it in.",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/transport/", "^src/main\\.ts$"] },
+      to: { path: "^src/transport/" },
+    },
+    {
+      name: "service-sees-ports-only",
+      comment: "service/ knows storage only through ports.ts, never store/ itself.",
+      severity: "error",
+      from: { path: "^src/service/" },
+      to: { path: ["^src/store/", "^src/transport/", "^gen/"] },
+    },
+    {
+      name: "store-below-service",
+      comment: "store/ implements ports; it depends on domain (and ports' types), not on use cases or transport.",
+      severity: "error",
+      from: { path: "^src/store/" },
+      to: { path: ["^src/transport/", "^gen/", "^src/service/(?!ports\\.ts$)"] },
+    },
+    {
+      name: "grpc-and-gen-only-in-transport",
+      comment: "Proto types and grpc-js stop at the transport edge.",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/transport/"] },
+      to: { path: ["^gen/", "node_modules/@grpc/", "node_modules/@bufbuild/", "node_modules/grpc-health-check/"] },
+    },
+    {
+      name: "drivers-only-in-store",
+      comment: "SQL drivers, drizzle and redis clients live in store/.",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/store/", "^src/main\\.ts$"] },
+      to: { path: ["node_modules/drizzle-orm/", "node_modules/postgres/", "node_modules/@electric-sql/", "node_modules/ioredis/"] },
+    },
+    {
+      name: "no-circular",
+      severity: "error",
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"] },
+  },
+};

@@ -1,0 +1,315 @@
+/**
+ * ContextService's use cases. Each mutation runs in one transaction that locks the context row,
+ * checks permission and expected_revision, writes the change with revision + 1, and appends its
+ * event stamped with that revision; validation that needs no database runs before it starts.
+ */
+import { randomUUID } from "node:crypto";
+import { AppError } from "../domain/app-error.js";
+import { contextFromJson, contextToJson } from "../domain/context-codec.js";
+import { validateContextFilter, type ContextFilterInput } from "../domain/context-filter.js";
+import {
+  validateBatchCreate,
+  validateCreate,
+  validateUpdate,
+  type ContextSpecInput,
+  type CreateContextInput,
+  type ValidCreate,
+} from "../domain/context-validation.js";
+import { CONTEXT_STATUSES, LIFECYCLE_STAGES, expiryOf, type Context } from "../domain/context.js";
+import { type ContextEvent, type ContextEventType, type EventPosition } from "../domain/event.js";
+import type { JsonObject } from "../domain/json.js";
+import { LIMITS } from "../domain/limits.js";
+import { decodePageToken, effectivePageSize, encodePageToken } from "../domain/page-token.js";
+import { authorize } from "../domain/permissions.js";
+import { deletableWithoutForce, transition, type TransitionTarget } from "../domain/state-machine.js";
+import { foldStatistics, type ContextStatistics } from "../domain/statistics.js";
+import { Violations } from "../domain/validation.js";
+import { storeCall, type Caller } from "./caller.js";
+import type { Clock, ContextStore, ContextTx, RequestKey } from "./ports.js";
+
+export type { Caller, ContextFilterInput, ContextStatistics };
+
+/** TransitionContext's target as it arrives: the oneof case, enum values unchecked. */
+export type TransitionInput =
+  | { readonly kind: "status"; readonly status: string | undefined }
+  | { readonly kind: "stage"; readonly lifecycleStage: string | undefined }
+  | undefined;
+
+export interface ContextPage {
+  readonly contexts: readonly Context[];
+  readonly nextPageToken: string;
+  readonly totalSize: number;
+}
+
+export interface EventPage {
+  readonly events: readonly ContextEvent[];
+  readonly nextPageToken: string;
+}
+
+interface ListPosition {
+  readonly t: string;
+  readonly id: string;
+}
+
+function isListPosition(p: unknown): p is ListPosition {
+  const o = p as ListPosition | null;
+  return typeof o === "object" && o !== null && typeof o.t === "string" && !Number.isNaN(Date.parse(o.t)) && typeof o.id === "string";
+}
+
+function isEventPosition(p: unknown): p is EventPosition {
+  const o = p as EventPosition | null;
+  return typeof o === "object" && o !== null && Number.isSafeInteger(o.revision) && Number.isSafeInteger(o.seq);
+}
+
+/** expected_revision: 0 = don't check; anything else must equal the current revision. */
+function checkRevision(current: Context, expected: number): void {
+  if (expected !== 0 && expected !== current.revision) throw AppError.syncConflict(expected, current.revision);
+}
+
+function checkNonNegative(v: Violations, field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) v.add(field, "must be a non-negative integer");
+}
+
+function withoutState(context: Context): Context {
+  const { sharedState: _dropped, ...rest } = context;
+  return rest;
+}
+
+export class ContextService {
+  constructor(
+    private readonly store: ContextStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(caller: Caller, input: CreateContextInput): Promise<Context> {
+    const valid = validateCreate(input);
+    return this.store.transaction(storeCall(caller), (tx) => this.createIn(tx, caller, valid, "CreateContext"));
+  }
+
+  /** All or nothing: one transaction; any failure rolls every creation back. */
+  async batchCreate(caller: Caller, inputs: readonly CreateContextInput[]): Promise<Context[]> {
+    const valid = validateBatchCreate(inputs);
+    return this.store.transaction(storeCall(caller), async (tx) => {
+      const created: Context[] = [];
+      for (const item of valid) created.push(await this.createIn(tx, caller, item, "CreateContext"));
+      return created;
+    });
+  }
+
+  async get(caller: Caller, contextId: string, view: string | undefined): Promise<{ context: Context; participants: readonly never[] }> {
+    const v = new Violations();
+    v.uuid("context_id", contextId);
+    const resolved = v.oneOf("view", view, ["BASIC", "FULL"] as const, "BASIC");
+    v.throwIfAny();
+    const context = await this.store.getContext(storeCall(caller), contextId, { withState: resolved === "FULL" });
+    if (context === null) throw AppError.contextNotFound(contextId);
+    authorize(caller.principal, context, "READ");
+    // Participants are listed in the FULL view once memberships exist (ParticipantService).
+    return { context, participants: [] };
+  }
+
+  async update(
+    caller: Caller,
+    input: { contextId: string; patch: ContextSpecInput; updateMask: readonly string[]; expectedRevision: number },
+  ): Promise<Context> {
+    this.checkTarget(input.contextId, input.expectedRevision);
+    return this.mutate(caller, input.contextId, "WRITE", async (tx, current, now) => {
+      const { spec, touchesAccessControl } = validateUpdate(current, input.patch, input.updateMask);
+      if (touchesAccessControl) authorize(caller.principal, current, "ADMIN");
+      checkRevision(current, input.expectedRevision);
+      if (current.status === "TERMINATED") {
+        throw new AppError("INVALID_STATE_TRANSITION", `context ${current.contextId} is TERMINATED and can no longer change`);
+      }
+      const next: Context = {
+        ...current,
+        ...spec,
+        accessControl: { ...spec.accessControl, owner: current.accessControl.owner },
+      };
+      return this.commit(tx, caller, bump(next, now), "CONTEXT_UPDATED", "");
+    });
+  }
+
+  async delete(caller: Caller, input: { contextId: string; expectedRevision: number; force: boolean }): Promise<void> {
+    this.checkTarget(input.contextId, input.expectedRevision);
+    await this.mutate(caller, input.contextId, "DELETE", async (tx, current, now) => {
+      checkRevision(current, input.expectedRevision);
+      if (!input.force && !deletableWithoutForce(current.status)) {
+        throw new AppError(
+          "INVALID_STATE_TRANSITION",
+          `context ${current.contextId} is ${current.status}: pause, complete or terminate it first, or delete with force`,
+          { metadata: { status: current.status } },
+        );
+      }
+      await tx.deleteContext(current.contextId);
+      await this.appendEvent(tx, caller, bump(current, now), "CONTEXT_DELETED", input.force ? "forced" : "");
+      return current;
+    });
+  }
+
+  async list(caller: Caller, input: { pageSize: number; pageToken: string; filter: ContextFilterInput }): Promise<ContextPage> {
+    const filter = validateContextFilter(input.filter);
+    const limit = effectivePageSize(input.pageSize);
+    // The token is bound to the principal too: a page position means nothing to another reader.
+    const query = { principal: caller.principal, filter };
+    const position = decodePageToken(input.pageToken, query, isListPosition);
+    const after = position && { createdAt: new Date(position.t), contextId: position.id };
+    const { contexts, totalSize } = await this.store.listContexts(storeCall(caller), {
+      principal: caller.principal,
+      filter,
+      ...(after ? { after } : {}),
+      limit: limit + 1,
+    });
+    const page = contexts.slice(0, limit);
+    const last = page[page.length - 1];
+    const nextPageToken =
+      contexts.length > limit && last ? encodePageToken({ t: last.createdAt.toISOString(), id: last.contextId }, query) : "";
+    return { contexts: page, nextPageToken, totalSize };
+  }
+
+  async transition(
+    caller: Caller,
+    input: { contextId: string; target: TransitionInput; expectedRevision: number; reason: string },
+  ): Promise<Context> {
+    const target = this.checkTransition(input);
+    return this.mutate(caller, input.contextId, "WRITE", async (tx, current, now) => {
+      checkRevision(current, input.expectedRevision);
+      const position = transition(current, target);
+      return this.commit(tx, caller, bump({ ...current, ...position }, now), "CONTEXT_STATUS_CHANGED", input.reason);
+    });
+  }
+
+  async statistics(caller: Caller): Promise<ContextStatistics> {
+    const groups = await this.store.contextStatistics(storeCall(caller), caller.principal);
+    return foldStatistics(groups, this.clock.now());
+  }
+
+  async listEvents(
+    caller: Caller,
+    input: { contextId: string; startRevision: number; pageSize: number; pageToken: string },
+  ): Promise<EventPage> {
+    const v = new Violations();
+    v.uuid("context_id", input.contextId);
+    checkNonNegative(v, "start_revision", input.startRevision);
+    v.throwIfAny();
+    const limit = effectivePageSize(input.pageSize);
+    const query = { contextId: input.contextId, startRevision: input.startRevision };
+    const position = decodePageToken(input.pageToken, query, isEventPosition) ?? {
+      revision: Math.max(input.startRevision, 1),
+      seq: 0,
+    };
+    const context = await this.store.getContext(storeCall(caller), input.contextId, { withState: false });
+    if (context === null) throw AppError.contextNotFound(input.contextId);
+    authorize(caller.principal, context, "READ");
+    const events = await this.store.listEvents(storeCall(caller), input.contextId, position, limit + 1);
+    const next = events[limit];
+    return {
+      events: events.slice(0, limit),
+      nextPageToken: next ? encodePageToken({ revision: next.revision, seq: next.seq }, query) : "",
+    };
+  }
+
+  private async createIn(tx: ContextTx, caller: Caller, valid: ValidCreate, method: string): Promise<Context> {
+    const key: RequestKey | undefined =
+      valid.requestId === "" ? undefined : { principal: caller.principal, requestId: valid.requestId, method };
+    if (key) {
+      const prior = await tx.claimRequest(key);
+      if (prior !== null) {
+        if (prior.method !== method) {
+          throw AppError.validation([{ field: "request_id", description: `was already used for ${prior.method}` }]);
+        }
+        return contextFromJson(prior.result as JsonObject);
+      }
+    }
+    const now = this.clock.now();
+    const { spec, sharedState } = valid;
+    const context = {
+      ...spec,
+      contextId: randomUUID(),
+      status: "ACTIVE",
+      lifecycleStage: "PLANNING",
+      accessControl: { ...spec.accessControl, owner: caller.principal },
+      sharedState,
+      participantCount: 0,
+      sessionCount: 0,
+      revision: 1,
+      createdAt: now,
+      updatedAt: now,
+      lastActivityAt: now,
+      expiresAt: expiryOf(spec.configuration, now),
+    } as const;
+    await tx.insertContext(context);
+    const created = withoutState(context);
+    await this.appendEvent(tx, caller, created, "CONTEXT_CREATED", "");
+    if (key) await tx.saveRequestResult(key, contextToJson(created));
+    return created;
+  }
+
+  /** Locks the context, checks `permission`, and runs `change` in the same transaction. */
+  private mutate<T>(
+    caller: Caller,
+    contextId: string,
+    permission: "WRITE" | "DELETE",
+    change: (tx: ContextTx, current: Context, now: Date) => Promise<T>,
+  ): Promise<T> {
+    return this.store.transaction(storeCall(caller), async (tx) => {
+      const current = await tx.lockContext(contextId);
+      if (current === null) throw AppError.contextNotFound(contextId);
+      authorize(caller.principal, current, permission);
+      return change(tx, current, this.clock.now());
+    });
+  }
+
+  private async commit(tx: ContextTx, caller: Caller, next: Context, type: ContextEventType, reason: string): Promise<Context> {
+    await tx.updateContext(next);
+    await this.appendEvent(tx, caller, next, type, reason);
+    return next;
+  }
+
+  private appendEvent(tx: ContextTx, caller: Caller, context: Context, type: ContextEventType, reason: string): Promise<void> {
+    return tx.appendEvents([
+      {
+        contextId: context.contextId,
+        revision: context.revision,
+        seq: 0,
+        eventId: randomUUID(),
+        type,
+        actor: caller.principal,
+        occurredAt: context.updatedAt,
+        reason,
+        payload: { kind: "context", context },
+      },
+    ]);
+  }
+
+  private checkTarget(contextId: string, expectedRevision: number): void {
+    const v = new Violations();
+    v.uuid("context_id", contextId);
+    checkNonNegative(v, "expected_revision", expectedRevision);
+    v.throwIfAny();
+  }
+
+  private checkTransition(input: { contextId: string; target: TransitionInput; expectedRevision: number; reason: string }): TransitionTarget {
+    const v = new Violations();
+    v.uuid("context_id", input.contextId);
+    checkNonNegative(v, "expected_revision", input.expectedRevision);
+    v.text("reason", input.reason, { max: LIMITS.reasonChars, multiline: true });
+    let target: TransitionTarget = { kind: "status", status: "ACTIVE" };
+    if (input.target === undefined) v.add("status", "one of status or lifecycle_stage is required");
+    else if (input.target.kind === "status") target = { kind: "status", status: v.oneOf("status", input.target.status, CONTEXT_STATUSES) };
+    else target = { kind: "stage", lifecycleStage: v.oneOf("lifecycle_stage", input.target.lifecycleStage, LIFECYCLE_STAGES) };
+    v.throwIfAny();
+    return target;
+  }
+}
+
+/** The context after a change at `now`: next revision, fresh activity and expiry. */
+function bump(context: Context, now: Date): Context {
+  return {
+    ...context,
+    revision: context.revision + 1,
+    updatedAt: now,
+    lastActivityAt: now,
+    expiresAt: expiryOf(context.configuration, now),
+  };
+}
+

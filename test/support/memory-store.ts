@@ -1,0 +1,170 @@
+/**
+ * An in-memory ContextStore for unit tests of the services: the semantics of the real store
+ * (transactions that roll back, the live-name uniqueness rule, keyset listing, the read rule),
+ * none of its SQL. Transactions run one at a time, like PGlite's.
+ */
+import { AppError } from "../../src/domain/app-error.js";
+import type { Context } from "../../src/domain/context.js";
+import type { ContextEvent } from "../../src/domain/event.js";
+import type { JsonValue } from "../../src/domain/json.js";
+import type { StatisticsGroup } from "../../src/domain/statistics.js";
+import type {
+  ContextListQuery,
+  ContextListResult,
+  ContextStore,
+  ContextTx,
+  RequestKey,
+  StoreCall,
+  StoredResult,
+} from "../../src/service/ports.js";
+
+interface State {
+  contexts: Map<string, Context>;
+  events: ContextEvent[];
+  requests: Map<string, StoredResult & { createdAt: number }>;
+}
+
+const DAY = 24 * 3_600_000;
+
+function copy(state: State): State {
+  return { contexts: new Map(state.contexts), events: [...state.events], requests: new Map(state.requests) };
+}
+
+function readable(principal: string, c: Context): boolean {
+  return c.accessControl.owner === principal || c.accessControl.visibility === "PUBLIC";
+}
+
+export class MemoryContextStore implements ContextStore {
+  private state: State = { contexts: new Map(), events: [], requests: new Map() };
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Transactions started, for tests that check work was (not) done. */
+  transactions = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (call.deadline !== undefined && call.deadline <= this.now()) {
+        throw new AppError("TIMEOUT", "the call's deadline passed");
+      }
+      this.transactions++;
+      const draft = copy(this.state);
+      const result = await work(this.tx(draft));
+      this.state = draft;
+      return result;
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async getContext(_call: StoreCall, contextId: string, options: { withState: boolean }): Promise<Context | null> {
+    const found = this.state.contexts.get(contextId);
+    if (!found) return null;
+    if (options.withState) return found;
+    const { sharedState: _s, ...rest } = found;
+    return rest;
+  }
+
+  async listContexts(_call: StoreCall, query: ContextListQuery): Promise<ContextListResult> {
+    const { filter } = query;
+    const matching = [...this.state.contexts.values()]
+      .filter((c) => readable(query.principal, c))
+      .filter((c) => !filter.type || c.type === filter.type)
+      .filter((c) => !filter.status || c.status === filter.status)
+      .filter((c) => !filter.lifecycleStage || c.lifecycleStage === filter.lifecycleStage)
+      .filter((c) => !filter.owner || c.accessControl.owner === filter.owner)
+      .filter((c) => !filter.namePrefix || c.name.startsWith(filter.namePrefix))
+      .filter((c) => !filter.tag || c.metadata.tags.includes(filter.tag))
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.contextId < b.contextId ? 1 : -1));
+    const after = query.after;
+    const page = matching
+      .filter(
+        (c) =>
+          !after ||
+          c.createdAt.getTime() < after.createdAt.getTime() ||
+          (c.createdAt.getTime() === after.createdAt.getTime() && c.contextId < after.contextId),
+      )
+      .slice(0, query.limit)
+      .map(({ sharedState: _s, ...rest }) => rest);
+    return { contexts: page, totalSize: matching.length };
+  }
+
+  async contextStatistics(_call: StoreCall, principal: string): Promise<StatisticsGroup[]> {
+    const groups = new Map<string, StatisticsGroup>();
+    for (const c of this.state.contexts.values()) {
+      if (!readable(principal, c)) continue;
+      const key = `${c.status}/${c.lifecycleStage}/${c.type}`;
+      const g = groups.get(key) ?? { status: c.status, lifecycleStage: c.lifecycleStage, type: c.type, contexts: 0, participants: 0, maxParticipants: 0 };
+      groups.set(key, {
+        ...g,
+        contexts: g.contexts + 1,
+        participants: g.participants + c.participantCount,
+        maxParticipants: Math.max(g.maxParticipants, c.participantCount),
+      });
+    }
+    return [...groups.values()];
+  }
+
+  async listEvents(_call: StoreCall, contextId: string, from: { revision: number; seq: number }, limit: number): Promise<ContextEvent[]> {
+    return this.state.events
+      .filter((e) => e.contextId === contextId && (e.revision > from.revision || (e.revision === from.revision && e.seq >= from.seq)))
+      .sort((a, b) => a.revision - b.revision || a.seq - b.seq)
+      .slice(0, limit);
+  }
+
+  /** All events of a context, for assertions. */
+  eventsOf(contextId: string): ContextEvent[] {
+    return this.state.events.filter((e) => e.contextId === contextId);
+  }
+
+  private tx(draft: State): ContextTx {
+    const nameTaken = (c: Context) =>
+      c.status !== "TERMINATED" &&
+      [...draft.contexts.values()].some(
+        (o) => o.contextId !== c.contextId && o.status !== "TERMINATED" && o.accessControl.owner === c.accessControl.owner && o.name === c.name,
+      );
+    const exists = (c: Context) =>
+      new AppError("CONTEXT_EXISTS", `a context named "${c.name}" already exists for this owner`);
+    return {
+      lockContext: async (id) => {
+        const found = draft.contexts.get(id);
+        if (!found) return null;
+        const { sharedState: _s, ...rest } = found;
+        return rest;
+      },
+      insertContext: async (c) => {
+        if (nameTaken(c)) throw exists(c);
+        draft.contexts.set(c.contextId, c);
+      },
+      updateContext: async (c) => {
+        if (nameTaken(c)) throw exists(c);
+        const prior = draft.contexts.get(c.contextId);
+        draft.contexts.set(c.contextId, { ...c, sharedState: prior?.sharedState ?? { variables: {}, resources: {}, dependencies: [], goals: [] } });
+      },
+      deleteContext: async (id) => {
+        draft.contexts.delete(id);
+      },
+      appendEvents: async (events) => {
+        for (const e of events) {
+          if (draft.events.some((o) => o.contextId === e.contextId && o.revision === e.revision && o.seq === e.seq)) {
+            throw new Error("duplicate event key");
+          }
+          draft.events.push(e);
+        }
+      },
+      claimRequest: async (key: RequestKey) => {
+        const id = `${key.principal}\u0000${key.requestId}`;
+        const prior = draft.requests.get(id);
+        if (prior && prior.createdAt > this.now() - DAY) return { method: prior.method, result: prior.result };
+        draft.requests.set(id, { method: key.method, result: null, createdAt: this.now() });
+        return null;
+      },
+      saveRequestResult: async (key: RequestKey, result: JsonValue) => {
+        const id = `${key.principal}\u0000${key.requestId}`;
+        const prior = draft.requests.get(id);
+        if (prior) draft.requests.set(id, { ...prior, result });
+      },
+    };
+  }
+}
