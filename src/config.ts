@@ -29,6 +29,8 @@ export interface Config {
   readonly maxConnectionAgeGraceMs: number;
   /** Largest request message accepted, in bytes. */
   readonly maxReceiveMessageBytes: number;
+  /** Serve a non-loopback address without authentication (explicit opt-in). */
+  readonly allowUnauthenticated: boolean;
 }
 
 export class ConfigError extends Error {
@@ -75,11 +77,24 @@ function databaseUrl(env: Env): string | undefined {
   return raw;
 }
 
+function flag(env: Env, name: string): boolean {
+  const raw = text(env, name, "false").toLowerCase();
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+/** Loopback addresses: reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
 const HOUR = 3_600_000;
 
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): Config {
-  return Object.freeze({
+  const config: Config = Object.freeze({
     grpcHost: text(env, "GRPC_HOST", "127.0.0.1"),
     grpcPort: integer(env, "GRPC_PORT", 50051, 0, 65535),
     databaseUrl: databaseUrl(env),
@@ -93,5 +108,16 @@ export function loadConfig(env: Env = process.env): Config {
     maxConnectionAgeMs: integer(env, "GRPC_MAX_CONNECTION_AGE_MS", 30 * 60_000, 1_000, 24 * HOUR),
     maxConnectionAgeGraceMs: integer(env, "GRPC_MAX_CONNECTION_AGE_GRACE_MS", 5 * 60_000, 0, 24 * HOUR),
     maxReceiveMessageBytes: integer(env, "GRPC_MAX_RECEIVE_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    allowUnauthenticated: flag(env, "ALLOW_UNAUTHENTICATED"),
   });
+  // No authentication exists yet, so every caller may claim any principal: only the machine
+  // itself may call, unless the operator says otherwise in so many words.
+  if (!isLoopback(config.grpcHost) && !config.allowUnauthenticated) {
+    throw new ConfigError(
+      "GRPC_HOST",
+      `is ${config.grpcHost}, not a loopback address, and no authentication is configured: ` +
+        "callers could act as anyone. Set ALLOW_UNAUTHENTICATED=true to serve it anyway",
+    );
+  }
+  return config;
 }

@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+function problem(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("defaults to loopback, port 50051 and embedded PGlite", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ grpcHost: "127.0.0.1", grpcPort: 50051, databaseUrl: undefined, pgliteDataDir: "./data/pglite" });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it.each([
+    [{ GRPC_PORT: "70000" }, "GRPC_PORT"],
+    [{ GRPC_PORT: "50x" }, "GRPC_PORT"],
+    [{ DATABASE_URL: "mysql://x" }, "DATABASE_URL"],
+    [{ DATABASE_URL: "not a url" }, "DATABASE_URL"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ SHUTDOWN_GRACE_MS: "-1" }, "SHUTDOWN_GRACE_MS"],
+    [{ ALLOW_UNAUTHENTICATED: "maybe" }, "ALLOW_UNAUTHENTICATED"],
+  ])("names the bad variable (%o)", (env, name) => {
+    expect(problem(env)).toContain(name);
+  });
+
+  it("refuses a non-loopback address without authentication unless told it may", () => {
+    expect(problem({ GRPC_HOST: "0.0.0.0" })).toContain("ALLOW_UNAUTHENTICATED=true");
+    expect(loadConfig({ GRPC_HOST: "0.0.0.0", ALLOW_UNAUTHENTICATED: "true" }).grpcHost).toBe("0.0.0.0");
+    expect(loadConfig({ GRPC_HOST: "::1" }).grpcHost).toBe("::1");
+  });
+});
