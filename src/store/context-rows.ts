@@ -1,0 +1,167 @@
+/**
+ * Rows of the contexts and context_events tables ⇄ domain objects. The jsonb columns hold exactly
+ * the domain's sub-objects (picked field by field on the way in, so nothing stray is stored); the
+ * owner, tags and visibility are also columns of their own, for the queries that filter on them.
+ */
+import { getTableColumns } from "drizzle-orm";
+import type {
+  AccessControl,
+  Context,
+  ContextConfiguration,
+  ContextMetadata,
+  ContextStatus,
+  ContextType,
+  LifecycleStage,
+} from "../domain/context.js";
+import { contextFromJson, contextToJson } from "../domain/context-codec.js";
+import type { ContextEvent, ContextEventType, EventPayload } from "../domain/event.js";
+import type { JsonObject, JsonValue } from "../domain/json.js";
+import type { SharedState } from "../domain/shared-state.js";
+import { contexts, type contextEvents } from "./schema.js";
+
+export type ContextRow = typeof contexts.$inferSelect;
+export type ContextInsert = typeof contexts.$inferInsert;
+export type EventRow = typeof contextEvents.$inferSelect;
+
+/** Every column of contexts but shared_state, which can be large and is read only when asked for. */
+export const contextColumnsWithoutState = (() => {
+  const { sharedState: _sharedState, ...rest } = getTableColumns(contexts);
+  return rest;
+})();
+
+/** Every column of contexts. */
+export const contextColumnsWithState = getTableColumns(contexts);
+
+function configurationOf(c: ContextConfiguration): ContextConfiguration {
+  return {
+    maxParticipants: c.maxParticipants,
+    maxSessions: c.maxSessions,
+    timeoutMs: c.timeoutMs,
+    persistenceLevel: c.persistenceLevel,
+    isolationLevel: c.isolationLevel,
+    autoCleanup: c.autoCleanup,
+    cleanupDelayMs: c.cleanupDelayMs,
+  };
+}
+
+function accessControlOf(a: AccessControl): Omit<AccessControl, "owner"> {
+  return {
+    visibility: a.visibility,
+    joinPolicy: a.joinPolicy,
+    defaultRole: a.defaultRole,
+    requiredCapabilities: [...a.requiredCapabilities],
+    requiredRoles: [...a.requiredRoles],
+  };
+}
+
+function metadataOf(m: ContextMetadata): ContextMetadata {
+  return { tags: [...m.tags], category: m.category, priority: m.priority, customData: m.customData };
+}
+
+function sharedStateOf(s: SharedState): SharedState {
+  return { variables: s.variables, resources: s.resources, dependencies: s.dependencies, goals: s.goals };
+}
+
+/**
+ * The columns UpdateContext writes: all but context_id, shared_state, created_at and terminated_at
+ * (the store decides the last one).
+ */
+export function contextUpdateValues(context: Context) {
+  return {
+    owner: context.accessControl.owner,
+    name: context.name,
+    description: context.description,
+    type: context.type,
+    status: context.status,
+    lifecycleStage: context.lifecycleStage,
+    configuration: configurationOf(context.configuration),
+    accessControl: accessControlOf(context.accessControl),
+    metadata: metadataOf(context.metadata),
+    tags: [...context.metadata.tags],
+    visibility: context.accessControl.visibility,
+    participantCount: context.participantCount,
+    sessionCount: context.sessionCount,
+    revision: context.revision,
+    updatedAt: context.updatedAt,
+    lastActivityAt: context.lastActivityAt,
+    expiresAt: context.expiresAt,
+  } satisfies Partial<ContextInsert>;
+}
+
+/** A full row for a new context. */
+export function contextInsertValues(context: Context & { readonly sharedState: SharedState }): ContextInsert {
+  return {
+    ...contextUpdateValues(context),
+    contextId: context.contextId,
+    sharedState: sharedStateOf(context.sharedState),
+    createdAt: context.createdAt,
+    terminatedAt: context.status === "TERMINATED" ? context.updatedAt : null,
+  };
+}
+
+/** A row (with or without shared_state) as the domain's Context; sharedState only when present. */
+export function contextFromRow(row: Omit<ContextRow, "sharedState"> & { sharedState?: SharedState }): Context {
+  const context: Context = {
+    contextId: row.contextId,
+    name: row.name,
+    description: row.description,
+    type: row.type as ContextType,
+    status: row.status as ContextStatus,
+    lifecycleStage: row.lifecycleStage as LifecycleStage,
+    configuration: row.configuration,
+    accessControl: { owner: row.owner, ...row.accessControl },
+    metadata: row.metadata,
+    participantCount: row.participantCount,
+    sessionCount: row.sessionCount,
+    revision: row.revision,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    lastActivityAt: row.lastActivityAt,
+    expiresAt: row.expiresAt,
+  };
+  return row.sharedState === undefined ? context : { ...context, sharedState: row.sharedState };
+}
+
+/** An event's payload as stored in jsonb: dates as ISO strings, tagged by kind. */
+function payloadToJson(payload: EventPayload): JsonObject {
+  return { kind: payload.kind, context: contextToJson(payload.context) };
+}
+
+function payloadFromJson(json: JsonValue): EventPayload {
+  if (json !== null && typeof json === "object" && !Array.isArray(json) && json["kind"] === "context") {
+    const context = json["context"];
+    if (context !== null && typeof context === "object" && !Array.isArray(context)) {
+      return { kind: "context", context: contextFromJson(context) };
+    }
+  }
+  // Only this code writes the column: an unknown shape means a newer writer or corruption.
+  throw new Error("context_events.payload holds an unknown payload shape");
+}
+
+export function eventInsertValues(event: ContextEvent): typeof contextEvents.$inferInsert {
+  return {
+    contextId: event.contextId,
+    revision: event.revision,
+    seq: event.seq,
+    eventId: event.eventId,
+    type: event.type,
+    actor: event.actor,
+    occurredAt: event.occurredAt,
+    reason: event.reason,
+    payload: payloadToJson(event.payload),
+  };
+}
+
+export function eventFromRow(row: EventRow): ContextEvent {
+  return {
+    contextId: row.contextId,
+    revision: row.revision,
+    seq: row.seq,
+    eventId: row.eventId,
+    type: row.type as ContextEventType,
+    actor: row.actor,
+    occurredAt: row.occurredAt,
+    reason: row.reason,
+    payload: payloadFromJson(row.payload),
+  };
+}
