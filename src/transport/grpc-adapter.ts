@@ -1,0 +1,208 @@
+/**
+ * Serves protobuf-es service descriptors on grpc-js. protoc-gen-es v2 emits `GenService`
+ * descriptors and no grpc-js stubs, so this turns one into a `grpc.ServiceDefinition` (binary codec
+ * from the descriptor) and wraps typed handlers into grpc-js ones: per-call context, the error
+ * table, UNIMPLEMENTED for methods without a handler, INVALID_ARGUMENT for bytes that do not decode.
+ */
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import * as grpc from "@grpc/grpc-js";
+import { once } from "node:events";
+import type { Readable } from "node:stream";
+import { AppError } from "../domain/app-error.js";
+import type { Logger } from "../logger.js";
+import { beginCall, type ActiveCall, type CallContext } from "./call-context.js";
+import { TransportStatusError } from "./error-status.js";
+
+type In<M extends GenServiceMethods[string]> = MessageShape<M["input"]>;
+type Out<M extends GenServiceMethods[string]> = MessageShape<M["output"]>;
+
+/** Sends one response on a stream, resolving once grpc-js can take more (back-pressure). */
+export type Send<Res> = (response: Res) => Promise<void>;
+
+/** The handler of one method, its shape decided by the method kind. */
+export type MethodHandler<M extends GenServiceMethods[string]> = M["methodKind"] extends "unary"
+  ? (request: In<M>, ctx: CallContext) => Promise<Out<M>>
+  : M["methodKind"] extends "server_streaming"
+    ? (request: In<M>, ctx: CallContext, send: Send<Out<M>>) => Promise<void>
+    : M["methodKind"] extends "client_streaming"
+      ? (requests: AsyncIterable<In<M>>, ctx: CallContext) => Promise<Out<M>>
+      : (requests: AsyncIterable<In<M>>, ctx: CallContext, send: Send<Out<M>>) => Promise<void>;
+
+/** Handlers for every method of a service, keyed by the descriptor's local names (`createContext`). */
+export type ServiceHandlers<S extends GenServiceMethods> = { [K in keyof S]: MethodHandler<S[K]> };
+
+/** The methods of a service descriptor. */
+export type MethodsOf<D> = D extends GenService<infer S> ? S : never;
+
+/** Stands for a request whose bytes did not decode; the wrapper answers INVALID_ARGUMENT for it. */
+const UNDECODABLE: unique symbol = Symbol("undecodable request");
+
+function serializer<D extends DescMessage>(schema: D): grpc.serialize<MessageShape<D>> {
+  return (message) => {
+    const bytes = toBinary(schema, message);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+/** grpc-js answers INTERNAL when a deserializer throws; a sentinel lets us answer INVALID_ARGUMENT instead. */
+function lenientDeserializer<D extends DescMessage>(schema: D): grpc.deserialize<MessageShape<D> | typeof UNDECODABLE> {
+  return (bytes) => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch {
+      return UNDECODABLE;
+    }
+  };
+}
+
+/** The path grpc-js routes on: `/<package.Service>/<Method>`. */
+export function methodPath(service: { typeName: string }, method: { name: string }): string {
+  return `/${service.typeName}/${method.name}`;
+}
+
+/**
+ * The grpc-js service definition of a protobuf-es service: paths, stream flags and a binary codec
+ * per method. Requests that do not decode come out as a sentinel the adapter's wrappers refuse.
+ */
+export function serviceDefinition<S extends GenServiceMethods>(service: GenService<S>): grpc.ServiceDefinition {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- grpc-js definitions are untyped at this level
+  const definition: Record<string, grpc.MethodDefinition<any, any>> = {};
+  for (const method of service.methods) {
+    definition[method.name] = {
+      path: methodPath(service, method),
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: serializer(method.input),
+      requestDeserialize: lenientDeserializer(method.input),
+      responseSerialize: serializer(method.output),
+      responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
+      originalName: method.localName,
+    };
+  }
+  return definition;
+}
+
+function undecodable(typeName: string): AppError {
+  return AppError.validation([{ field: "request", description: `is not a valid ${typeName} message` }]);
+}
+
+function checked<T>(request: T | typeof UNDECODABLE, typeName: string): T {
+  if (request === UNDECODABLE) throw undecodable(typeName);
+  return request;
+}
+
+/**
+ * Yields a stream's requests, failing on one that did not decode, and failing (rather than ending
+ * cleanly) when the call was cancelled. The stream is not destroyed when its requests end: a
+ * Readable's default iterator would destroy the Duplex, and with it the response side and status.
+ */
+async function* decodedRequests<T>(stream: Readable, typeName: string, signal: AbortSignal): AsyncGenerator<T> {
+  for await (const request of stream.iterator({ destroyOnReturn: false })) {
+    yield checked(request as T | typeof UNDECODABLE, typeName);
+  }
+  signal.throwIfAborted();
+}
+
+/**
+ * Writes one response and waits for 'drain' when grpc-js buffers past its high-water mark, so a
+ * slow client slows the handler instead of growing memory. Rejects once the call is aborted.
+ */
+function sender<Res>(stream: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>, signal: AbortSignal): Send<Res> {
+  return async (response) => {
+    signal.throwIfAborted();
+    if (stream.write(response)) return;
+    await once(stream, "drain", { signal });
+  };
+}
+
+/** Runs a handler's promise to its status; shared by the four call shapes. */
+async function settle<T>(active: ActiveCall, work: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: grpc.ServiceError }> {
+  try {
+    if (active.rejection !== undefined) throw active.rejection;
+    const value = await work();
+    active.succeed();
+    return { ok: true, value };
+  } catch (error) {
+    return { ok: false, error: active.fail(error).serviceError };
+  }
+}
+
+/** Options for {@link implementService}. */
+export interface ImplementOptions {
+  readonly logger: Logger;
+}
+
+type AnyHandler = (...args: never[]) => Promise<unknown>;
+
+function notImplemented(name: string): AnyHandler {
+  return async () => {
+    throw new TransportStatusError(grpc.status.UNIMPLEMENTED, `${name} is not implemented yet`);
+  };
+}
+
+/**
+ * grpc-js handlers for a service: each method gets its typed handler wrapped (context, logging,
+ * error table); methods with no handler answer UNIMPLEMENTED "<Method> is not implemented yet".
+ */
+export function implementService<S extends GenServiceMethods>(
+  service: GenService<S>,
+  handlers: Partial<ServiceHandlers<S>>,
+  options: ImplementOptions,
+): grpc.UntypedServiceImplementation {
+  const implementation: grpc.UntypedServiceImplementation = {};
+  const table = handlers as Partial<Record<string, AnyHandler>>;
+  for (const method of service.methods) {
+    const path = methodPath(service, method);
+    const typeName = method.input.typeName;
+    const handler = (table[method.localName] ?? notImplemented(method.name)) as (...args: unknown[]) => Promise<unknown>;
+    const { logger } = options;
+    switch (method.methodKind) {
+      case "unary":
+        implementation[method.name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+          const active = beginCall(call, path, logger);
+          void settle(active, () => handler(checked(call.request, typeName), active.context)).then((result) =>
+            result.ok ? callback(null, result.value) : callback(result.error),
+          );
+        };
+        break;
+      case "server_streaming":
+        implementation[method.name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const active = beginCall(call, path, logger);
+          const send = sender(call, active.context.signal);
+          void settle(active, () => handler(checked(call.request, typeName), active.context, send)).then((result) =>
+            result.ok ? call.end() : call.emit("error", result.error),
+          );
+        };
+        break;
+      case "client_streaming":
+        implementation[method.name] = (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+          const active = beginCall(call, path, logger);
+          void settle(active, () => handler(decodedRequests(call, typeName, active.context.signal), active.context)).then((result) =>
+            result.ok ? callback(null, result.value) : callback(result.error),
+          );
+        };
+        break;
+      case "bidi_streaming":
+        implementation[method.name] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+          const active = beginCall(call, path, logger);
+          const send = sender(call, active.context.signal);
+          void settle(active, () => handler(decodedRequests(call, typeName, active.context.signal), active.context, send)).then((result) =>
+            result.ok ? call.end() : call.emit("error", result.error),
+          );
+        };
+        break;
+    }
+  }
+  return implementation;
+}
+
+/** Registers a protobuf-es service with its handlers on a grpc-js server. */
+export function addService<S extends GenServiceMethods>(
+  server: grpc.Server,
+  service: GenService<S>,
+  handlers: Partial<ServiceHandlers<S>>,
+  options: ImplementOptions,
+): void {
+  server.addService(serviceDefinition(service), implementService(service, handlers, options));
+}

@@ -1,0 +1,122 @@
+/**
+ * The gRPC server: both mplp services, health and reflection on one grpc-js Server, with
+ * connection settings from Config, and a graceful shutdown (drain, then cut off after a grace).
+ */
+import * as grpc from "@grpc/grpc-js";
+import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
+import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { ContextServiceHandlers } from "./context-handlers.js";
+import { addService, type MethodsOf, type ServiceHandlers } from "./grpc-adapter.js";
+import { Health, addReflection } from "./reflection.js";
+
+/** Handlers for mplp.context.v1.ParticipantService; every method without one answers UNIMPLEMENTED. */
+export type ParticipantServiceHandlers = Partial<ServiceHandlers<MethodsOf<typeof ParticipantService>>>;
+
+/** The connection settings createGrpcServer reads. */
+export type ServerConfig = Pick<
+  Config,
+  | "grpcHost"
+  | "grpcPort"
+  | "shutdownGraceMs"
+  | "keepaliveTimeMs"
+  | "keepaliveTimeoutMs"
+  | "maxConnectionAgeMs"
+  | "maxConnectionAgeGraceMs"
+  | "maxReceiveMessageBytes"
+>;
+
+export interface GrpcServerOptions {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly handlers: {
+    readonly context: ContextServiceHandlers;
+    readonly participant?: ParticipantServiceHandlers;
+  };
+}
+
+export interface GrpcServer {
+  /** Binds grpcHost:grpcPort and resolves with the bound port (the real one when grpcPort is 0). Health stays NOT_SERVING. */
+  start(): Promise<number>;
+  /** Health of the server and both services: SERVING once dependencies are ready, NOT_SERVING to drain traffic away. */
+  setServing(serving: boolean): void;
+  /**
+   * Health NOT_SERVING, stop accepting calls, let in-flight ones finish for shutdownGraceMs, then
+   * cut off what is left. Resolves once the server has stopped.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** How often a client may ping a connection that carries no calls before we count it abusive. */
+const MIN_PING_INTERVAL_WITHOUT_DATA_MS = 10_000;
+
+/** grpc-js server options from the configuration. */
+export function serverOptions(config: ServerConfig): grpc.ServerOptions {
+  return {
+    // Ping a client connection after this long without activity, to find dead peers and keep proxies from idling it out.
+    "grpc.keepalive_time_ms": config.keepaliveTimeMs,
+    // Close a connection whose keepalive ping is not acknowledged within this long.
+    "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
+    // Keepalive pings are sent on connections with no call in flight too (idle watchers' connections included).
+    "grpc.keepalive_permit_without_calls": 1,
+    // Clients may ping idle connections this often (C-core's ping policy; grpc-js servers accept pings regardless).
+    "grpc.http2.min_ping_interval_without_data_ms": MIN_PING_INTERVAL_WITHOUT_DATA_MS,
+    // Send GOAWAY after a connection lived this long, so clients reconnect and load spreads over new instances.
+    "grpc.max_connection_age_ms": config.maxConnectionAgeMs,
+    // After GOAWAY, give in-flight calls (long watches included) this long before the connection is closed.
+    "grpc.max_connection_age_grace_ms": config.maxConnectionAgeGraceMs,
+    // Refuse request messages larger than this with RESOURCE_EXHAUSTED before decoding them.
+    "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
+  };
+}
+
+/** Builds the server; nothing listens until start(). */
+export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+  const { config, logger, handlers } = options;
+  const server = new grpc.Server(serverOptions(config));
+  addService(server, ContextService, handlers.context, { logger });
+  addService(server, ParticipantService, handlers.participant ?? {}, { logger });
+  const health = new Health([ContextService.typeName, ParticipantService.typeName]);
+  health.addToServer(server);
+  addReflection(server);
+
+  let stopped: Promise<void> | undefined;
+
+  return {
+    start() {
+      const address = `${config.grpcHost.includes(":") ? `[${config.grpcHost}]` : config.grpcHost}:${config.grpcPort}`;
+      return new Promise<number>((resolve, reject) => {
+        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
+          if (error) {
+            reject(error);
+            return;
+          }
+          logger.info({ address, port }, "gRPC server listening");
+          resolve(port);
+        });
+      });
+    },
+
+    setServing(serving) {
+      health.setServing(serving);
+    },
+
+    shutdown() {
+      stopped ??= new Promise<void>((resolve) => {
+        health.setServing(false);
+        const force = setTimeout(() => {
+          logger.warn({ graceMs: config.shutdownGraceMs }, "calls still running after the shutdown grace: cutting them off");
+          server.forceShutdown();
+        }, config.shutdownGraceMs);
+        server.tryShutdown((error) => {
+          clearTimeout(force);
+          if (error) logger.warn({ err: error }, "gRPC server shutdown reported an error");
+          logger.info("gRPC server stopped");
+          resolve();
+        });
+      });
+      return stopped;
+    },
+  };
+}
