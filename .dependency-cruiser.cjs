@@ -16,7 +16,7 @@ module.exports = {
       name: "nothing-imports-transport",
       comment: "transport/ is the outer edge; only the composition root wires it in.",
       severity: "error",
-      from: { path: "^src/", pathNot: ["^src/transport/", "^src/main\\.ts$"] },
+      from: { path: "^src/", pathNot: ["^src/transport/", "^src/(main|app)\\.ts$"] },
       to: { path: "^src/transport/" },
     },
     {
@@ -44,7 +44,7 @@ module.exports = {
       name: "drivers-only-in-store",
       comment: "SQL drivers, drizzle and redis clients live in store/.",
       severity: "error",
-      from: { path: "^src/", pathNot: ["^src/store/", "^src/main\\.ts$"] },
+      from: { path: "^src/", pathNot: ["^src/store/", "^src/(main|app)\\.ts$"] },
       to: { path: ["node_modules/drizzle-orm/", "node_modules/postgres/", "node_modules/@electric-sql/", "node_modules/ioredis/"] },
     },
     {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AppError } from "../../../src/domain/app-error.js";
+import type { AppError } from "../../../src/domain/app-error.js";
 import { canonicalJson, decodePageToken, effectivePageSize, encodePageToken } from "../../../src/domain/page-token.js";
 
 const isPos = (p: unknown): p is { n: number } => typeof (p as { n?: unknown })?.n === "number";

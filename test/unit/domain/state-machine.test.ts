@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AppError } from "../../../src/domain/app-error.js";
+import type { AppError } from "../../../src/domain/app-error.js";
 import { CONTEXT_STATUSES, LIFECYCLE_STAGES, type ContextStatus, type LifecycleStage } from "../../../src/domain/context.js";
 import { deletableWithoutForce, transition } from "../../../src/domain/state-machine.js";
 

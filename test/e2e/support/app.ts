@@ -1,0 +1,78 @@
+/**
+ * The whole service (src/app.ts) on port 0, on embedded PGlite and on a throwaway Postgres
+ * database, with real gRPC clients: what end-to-end suites run against.
+ */
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
+import { startApp, type App } from "../../../src/app.js";
+import { loadConfig } from "../../../src/config.js";
+import { silentLogger } from "../../../src/logger.js";
+import { createClient, type PromiseClient } from "../../../src/transport/grpc-client.js";
+import { createTestPostgresDatabase, postgresAvailable, resetDatabase, type EmptyTestDatabase } from "../../support/databases.js";
+
+export interface AppUnderTest {
+  readonly kind: "pglite" | "postgres";
+  /** The running app; valid inside tests and hooks. */
+  app(): App;
+  /** `127.0.0.1:<port>` */
+  address(): string;
+  /** The Postgres URL of the app's database (Postgres runs only). */
+  databaseUrl(): string;
+  /** A client of one of the served services, closed after the test. */
+  client<S extends GenServiceMethods>(service: GenService<S>): PromiseClient<S>;
+}
+
+/** Starts the app with the test defaults (port 0, loopback, quiet) plus `env`. */
+export function startTestApp(env: Readonly<Record<string, string>>): Promise<App> {
+  const config = loadConfig({ GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", SHUTDOWN_GRACE_MS: "2000", ...env });
+  return startApp(config, silentLogger());
+}
+
+/**
+ * Declares `suite` on PGlite and on Postgres (skipped with a warning when Postgres is down on a
+ * dev machine, failing under CI). One app per run for the whole file; tables emptied before each test.
+ * Call it with `await` at the top level of a test file.
+ */
+export async function describeOnApps(name: string, suite: (under: AppUnderTest) => void): Promise<void> {
+  const postgresUp = await postgresAvailable();
+  for (const kind of ["pglite", "postgres"] as const) {
+    describe.skipIf(kind === "postgres" && !postgresUp)(`${name} (${kind === "pglite" ? "PGlite" : "Postgres"})`, () => {
+      let app: App | undefined;
+      let empty: EmptyTestDatabase | undefined;
+      let clients: Array<{ close(): void }> = [];
+      beforeAll(async () => {
+        if (kind === "postgres") empty = await createTestPostgresDatabase();
+        app = await startTestApp(empty ? { DATABASE_URL: empty.url, DATABASE_POOL_MAX: "4" } : { PGLITE_DATA_DIR: "memory://" });
+      });
+      afterAll(async () => {
+        await app?.stop();
+        await empty?.drop();
+      });
+      beforeEach(async () => {
+        if (app) await resetDatabase(app.database);
+      });
+      afterEach(() => {
+        for (const c of clients) c.close();
+        clients = [];
+      });
+      const running = (): App => {
+        if (!app) throw new Error("the app did not start (did beforeAll fail?)");
+        return app;
+      };
+      suite({
+        kind,
+        app: running,
+        address: () => `127.0.0.1:${running().port}`,
+        databaseUrl: () => {
+          if (!empty) throw new Error("databaseUrl() is for Postgres runs only");
+          return empty.url;
+        },
+        client(service) {
+          const client = createClient(service, `127.0.0.1:${running().port}`);
+          clients.push(client);
+          return client;
+        },
+      });
+    });
+  }
+}
