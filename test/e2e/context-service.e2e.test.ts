@@ -8,22 +8,14 @@ import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js"
 import { ContextEventType } from "../../gen/mplp/context/v1/event_pb.js";
 import { ContextStatus, ContextType, ContextView, LifecycleStage, Visibility } from "../../gen/mplp/context/v1/context_pb.js";
 import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
-import { errorDetails, type ErrorDetails } from "../../src/transport/grpc-client.js";
 import { describeOnApps } from "./support/app.js";
+import { failure } from "./support/failure.js";
 
 const as = (principal: string) => ({ metadata: { "x-principal-id": principal } });
 const alice = as("alice");
 const bob = as("bob");
 const UNKNOWN_ID = "6f1c2b8e-52c4-4a8e-9a39-3a4f7b1f0c11";
 
-async function failure(call: Promise<unknown>): Promise<ErrorDetails> {
-  try {
-    await call;
-  } catch (error) {
-    return errorDetails(error);
-  }
-  throw new Error("expected the call to fail");
-}
 
 await describeOnApps("ContextService over gRPC", (under) => {
   const client = () => under.client(ContextService);

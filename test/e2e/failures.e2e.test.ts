@@ -8,19 +8,11 @@ import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { ContextType } from "../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
-import { errorDetails, type ErrorDetails } from "../../src/transport/grpc-client.js";
 import { describeOnApps } from "./support/app.js";
+import { failure } from "./support/failure.js";
 
 const alice = { metadata: { "x-principal-id": "alice" } };
 
-async function failure(call: Promise<unknown>): Promise<ErrorDetails> {
-  try {
-    await call;
-  } catch (error) {
-    return errorDetails(error);
-  }
-  throw new Error("expected the call to fail");
-}
 
 await describeOnApps("database failures over gRPC", (under) => {
   describe("a broken database", () => {
