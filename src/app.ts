@@ -1,14 +1,17 @@
 /**
- * The composition root: config → database → stores → services → gRPC server. main.ts runs it as
+ * The composition root: config → database → stores → services (and the expiry sweeper) → gRPC server. main.ts runs it as
  * a process; the end-to-end tests run it in-process on port 0.
  */
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { ContextService } from "./service/context-service.js";
+import { ParticipantService } from "./service/participant-service.js";
 import { systemClock } from "./service/ports.js";
+import { Sweeper } from "./service/sweeper.js";
 import { PgContextStore } from "./store/context-store.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { contextHandlers } from "./transport/context-handlers.js";
+import { participantHandlers } from "./transport/participant-handlers.js";
 import { createGrpcServer } from "./transport/server.js";
 
 export interface App {
@@ -28,8 +31,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     logger,
   });
-  const contexts = new ContextService(new PgContextStore(database), systemClock);
-  const server = createGrpcServer({ config, logger, handlers: { context: contextHandlers(contexts) } });
+  const store = new PgContextStore(database);
+  const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
+  const contexts = new ContextService(store, systemClock);
+  const participants = new ParticipantService(store, systemClock, presence);
+  const sweeper = new Sweeper(store, systemClock, presence, { intervalMs: config.sweepIntervalMs, batchSize: config.sweepBatchSize }, logger);
+  const server = createGrpcServer({
+    config,
+    logger,
+    handlers: { context: contextHandlers(contexts), participant: participantHandlers(participants) },
+  });
   let port: number;
   try {
     port = await server.start();
@@ -37,6 +48,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await database.close();
     throw error;
   }
+  sweeper.start();
   server.setServing(true);
   logger.info(
     { address: `${config.grpcHost}:${port}`, database: database.kind, ...(database.kind === "pglite" ? { dataDir: config.pgliteDataDir } : {}) },
@@ -48,6 +60,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     database,
     stop() {
       stopping ??= (async () => {
+        await sweeper.stop();
         await server.shutdown();
         await database.close();
       })();

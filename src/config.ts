@@ -31,6 +31,14 @@ export interface Config {
   readonly maxReceiveMessageBytes: number;
   /** Serve a non-loopback address without authentication (explicit opt-in). */
   readonly allowUnauthenticated: boolean;
+  /** A participant's presence lease lasts this long after each Heartbeat / KeepAlive message. */
+  readonly presenceTtlMs: number;
+  /** An INACTIVE participant is removed (reason "expired") this long after its lease lapsed. */
+  readonly participantActivityTimeoutMs: number;
+  /** How often each instance sweeps for lapsed leases, expired participants and contexts. */
+  readonly sweepIntervalMs: number;
+  /** Most contexts one sweep pass handles per kind of expiry; the rest wait for the next pass. */
+  readonly sweepBatchSize: number;
 }
 
 export class ConfigError extends Error {
@@ -109,6 +117,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxConnectionAgeGraceMs: integer(env, "GRPC_MAX_CONNECTION_AGE_GRACE_MS", 5 * 60_000, 0, 24 * HOUR),
     maxReceiveMessageBytes: integer(env, "GRPC_MAX_RECEIVE_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     allowUnauthenticated: flag(env, "ALLOW_UNAUTHENTICATED"),
+    presenceTtlMs: integer(env, "PRESENCE_TTL_MS", 30_000, 100, 24 * HOUR),
+    participantActivityTimeoutMs: integer(env, "PARTICIPANT_ACTIVITY_TIMEOUT_MS", 30 * 60_000, 0, 30 * 24 * HOUR),
+    sweepIntervalMs: integer(env, "SWEEP_INTERVAL_MS", 1_000, 20, 10 * 60_000),
+    sweepBatchSize: integer(env, "SWEEP_BATCH_SIZE", 100, 1, 10_000),
   });
   // No authentication exists yet, so every caller may claim any principal: only the machine
   // itself may call, unless the operator says otherwise in so many words.

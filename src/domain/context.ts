@@ -90,6 +90,8 @@ export interface Context extends ContextSpec {
   readonly lastActivityAt: Date;
   /** null when timeoutMs is 0. */
   readonly expiresAt: Date | null;
+  /** When the status became TERMINATED (auto-cleanup counts from here); null before. */
+  readonly terminatedAt: Date | null;
 }
 
 /** ListContexts' filter; an absent field matches everything. */

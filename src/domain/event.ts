@@ -3,6 +3,7 @@
  * stamped with the context's new revision. Watch streams and ListContextEvents read them.
  */
 import type { Context } from "./context.js";
+import type { Participant } from "./participant.js";
 
 export const EVENT_NAMES = {
   CONTEXT_CREATED: "context.created",
@@ -18,8 +19,10 @@ export const EVENT_NAMES = {
 export type ContextEventType = keyof typeof EVENT_NAMES;
 export const EVENT_TYPES = Object.keys(EVENT_NAMES) as ContextEventType[];
 
-/** What an event carries. Participant and state payloads join as those features land. */
-export type EventPayload = { readonly kind: "context"; readonly context: Context };
+/** What an event carries: the context or the participant after the change (state changes join later). */
+export type EventPayload =
+  | { readonly kind: "context"; readonly context: Context }
+  | { readonly kind: "participant"; readonly participant: Participant };
 
 export interface ContextEvent {
   readonly contextId: string;

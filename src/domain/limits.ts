@@ -22,6 +22,13 @@ export const LIMITS = {
   reasonChars: 500,
   requestIdChars: 128,
   principalChars: 255,
+  agentIdChars: 255,
+  displayNameChars: 100,
+  roles: 10,
+  capabilities: 50,
+  participantMetadataBytes: 64 * 1024,
+  /** GetContext's FULL view lists at most this many participants. */
+  fullViewParticipants: 1000,
   batchSize: 100,
   pageSizeDefault: 20,
   pageSizeMax: 1000,

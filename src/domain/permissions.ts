@@ -1,30 +1,57 @@
 /**
  * Who may do what to a context (shared/API.md, "Permissions"). One pure module decides; the
- * services ask it. Participants' roles join the decision when participants land.
+ * services ask it, and the store's read predicate mirrors `mayRead` in SQL.
  */
 import { AppError } from "./app-error.js";
 import type { Context } from "./context.js";
+import type { Participant } from "./participant.js";
 
 export const PERMISSIONS = ["READ", "WRITE", "MANAGE_PARTICIPANTS", "DELETE", "ADMIN"] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** What `principal` may do to `context`. */
-export function permissionsOf(principal: string, context: Pick<Context, "accessControl">): ReadonlySet<Permission> {
+/** The built-in roles; any other role name grants READ. */
+const ROLE_PERMISSIONS: Readonly<Record<string, readonly Permission[]>> = {
+  viewer: ["READ"],
+  reviewer: ["READ"],
+  contributor: ["READ", "WRITE"],
+  admin: PERMISSIONS,
+};
+
+/** What a set of roles grants, in the contract's order. */
+export function permissionsOfRoles(roles: readonly string[]): Permission[] {
+  const granted = new Set<Permission>();
+  for (const role of roles) for (const p of ROLE_PERMISSIONS[role] ?? ["READ"]) granted.add(p);
+  return PERMISSIONS.filter((p) => granted.has(p));
+}
+
+/**
+ * What `principal` may do to `context`, given its membership there (null when it has none): the
+ * owner everything, a member what its roles grant, anyone READ on a PUBLIC context.
+ */
+export function permissionsOf(
+  principal: string,
+  context: Pick<Context, "accessControl">,
+  member: Pick<Participant, "roles"> | null,
+): ReadonlySet<Permission> {
   if (principal === context.accessControl.owner) return new Set(PERMISSIONS);
-  if (context.accessControl.visibility === "PUBLIC") return new Set(["READ"]);
-  return new Set();
+  const granted = new Set<Permission>(member ? permissionsOfRoles(member.roles) : []);
+  if (context.accessControl.visibility === "PUBLIC") granted.add("READ");
+  return granted;
 }
 
 /** Throws PERMISSION_DENIED/FORBIDDEN unless `principal` holds `permission` on `context`. */
 export function authorize(
   principal: string,
   context: Pick<Context, "contextId" | "accessControl">,
+  member: Pick<Participant, "roles"> | null,
   permission: Permission,
 ): void {
-  if (permissionsOf(principal, context).has(permission)) return;
-  throw new AppError(
-    "FORBIDDEN",
-    `principal ${principal} lacks ${permission} on context ${context.contextId}`,
-    { metadata: { context_id: context.contextId, permission } },
-  );
+  if (permissionsOf(principal, context, member).has(permission)) return;
+  throw forbidden(principal, context.contextId, permission);
+}
+
+export function forbidden(principal: string, contextId: string, permission: Permission, why = ""): AppError {
+  return new AppError("FORBIDDEN", `principal ${principal} lacks ${permission} on context ${contextId}${why}`, {
+    metadata: { context_id: contextId, permission },
+  });
 }

@@ -16,16 +16,19 @@ import {
   type ValidCreate,
 } from "../domain/context-validation.js";
 import { CONTEXT_STATUSES, LIFECYCLE_STAGES, expiryOf, type Context } from "../domain/context.js";
-import { type ContextEvent, type ContextEventType, type EventPosition } from "../domain/event.js";
+import type { ContextEvent, EventPosition } from "../domain/event.js";
 import type { JsonObject } from "../domain/json.js";
 import { LIMITS } from "../domain/limits.js";
 import { decodePageToken, effectivePageSize, encodePageToken } from "../domain/page-token.js";
-import { authorize } from "../domain/permissions.js";
+import type { Participant } from "../domain/participant.js";
+import { authorize, type Permission } from "../domain/permissions.js";
 import { deletableWithoutForce, transition, type TransitionTarget } from "../domain/state-machine.js";
 import { foldStatistics, type ContextStatistics } from "../domain/statistics.js";
 import { Violations } from "../domain/validation.js";
+import { memberOf, readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
-import type { Clock, ContextStore, ContextTx, RequestKey } from "./ports.js";
+import { checkRevision, commit, contextPayload, eventsOf, nextRevision } from "./changes.js";
+import type { Clock, ContextStore, ContextTx, RequestKey, StoreCall } from "./ports.js";
 
 export type { Caller, ContextFilterInput, ContextStatistics };
 
@@ -61,11 +64,6 @@ function isEventPosition(p: unknown): p is EventPosition {
   return typeof o === "object" && o !== null && Number.isSafeInteger(o.revision) && Number.isSafeInteger(o.seq);
 }
 
-/** expected_revision: 0 = don't check; anything else must equal the current revision. */
-function checkRevision(current: Context, expected: number): void {
-  if (expected !== 0 && expected !== current.revision) throw AppError.syncConflict(expected, current.revision);
-}
-
 function checkNonNegative(v: Violations, field: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) v.add(field, "must be a non-negative integer");
 }
@@ -96,16 +94,16 @@ export class ContextService {
     });
   }
 
-  async get(caller: Caller, contextId: string, view: string | undefined): Promise<{ context: Context; participants: readonly never[] }> {
+  async get(caller: Caller, contextId: string, view: string | undefined): Promise<{ context: Context; participants: readonly Participant[] }> {
     const v = new Violations();
     v.uuid("context_id", contextId);
     const resolved = v.oneOf("view", view, ["BASIC", "FULL"] as const, "BASIC");
     v.throwIfAny();
-    const context = await this.store.getContext(storeCall(caller), contextId, { withState: resolved === "FULL" });
-    if (context === null) throw AppError.contextNotFound(contextId);
-    authorize(caller.principal, context, "READ");
-    // Participants are listed in the FULL view once memberships exist (ParticipantService).
-    return { context, participants: [] };
+    const call = storeCall(caller);
+    const context = await readableContext(this.store, call, caller.principal, contextId, resolved === "FULL");
+    if (resolved === "BASIC") return { context, participants: [] };
+    const { participants } = await this.store.listParticipants(call, { contextId, filter: {}, limit: LIMITS.fullViewParticipants });
+    return { context, participants };
   }
 
   async update(
@@ -113,9 +111,9 @@ export class ContextService {
     input: { contextId: string; patch: ContextSpecInput; updateMask: readonly string[]; expectedRevision: number },
   ): Promise<Context> {
     this.checkTarget(input.contextId, input.expectedRevision);
-    return this.mutate(caller, input.contextId, "WRITE", async (tx, current, now) => {
+    return this.mutate(caller, input.contextId, "WRITE", async (tx, current, now, member) => {
       const { spec, touchesAccessControl } = validateUpdate(current, input.patch, input.updateMask);
-      if (touchesAccessControl) authorize(caller.principal, current, "ADMIN");
+      if (touchesAccessControl) authorize(caller.principal, current, member, "ADMIN");
       checkRevision(current, input.expectedRevision);
       if (current.status === "TERMINATED") {
         throw new AppError("INVALID_STATE_TRANSITION", `context ${current.contextId} is TERMINATED and can no longer change`);
@@ -125,7 +123,7 @@ export class ContextService {
         ...spec,
         accessControl: { ...spec.accessControl, owner: current.accessControl.owner },
       };
-      return this.commit(tx, caller, bump(next, now), "CONTEXT_UPDATED", "");
+      return this.change(tx, caller, nextRevision(next, now), "CONTEXT_UPDATED", "");
     });
   }
 
@@ -141,7 +139,8 @@ export class ContextService {
         );
       }
       await tx.deleteContext(current.contextId);
-      await this.appendEvent(tx, caller, bump(current, now), "CONTEXT_DELETED", input.force ? "forced" : "");
+      const gone = nextRevision(current, now);
+      await tx.appendEvents(eventsOf(gone, "CONTEXT_DELETED", [contextPayload(gone)], caller.principal, input.force ? "forced" : ""));
       return current;
     });
   }
@@ -174,7 +173,8 @@ export class ContextService {
     return this.mutate(caller, input.contextId, "WRITE", async (tx, current, now) => {
       checkRevision(current, input.expectedRevision);
       const position = transition(current, target);
-      return this.commit(tx, caller, bump({ ...current, ...position }, now), "CONTEXT_STATUS_CHANGED", input.reason);
+      const terminatedAt = position.status === "TERMINATED" ? now : current.terminatedAt;
+      return this.change(tx, caller, nextRevision({ ...current, ...position, terminatedAt }, now), "CONTEXT_STATUS_CHANGED", input.reason);
     });
   }
 
@@ -197,9 +197,7 @@ export class ContextService {
       revision: Math.max(input.startRevision, 1),
       seq: 0,
     };
-    const context = await this.store.getContext(storeCall(caller), input.contextId, { withState: false });
-    if (context === null) throw AppError.contextNotFound(input.contextId);
-    authorize(caller.principal, context, "READ");
+    await readableContext(this.store, storeCall(caller), caller.principal, input.contextId, false);
     const events = await this.store.listEvents(storeCall(caller), input.contextId, position, limit + 1);
     const next = events[limit];
     return {
@@ -236,49 +234,33 @@ export class ContextService {
       updatedAt: now,
       lastActivityAt: now,
       expiresAt: expiryOf(spec.configuration, now),
+      terminatedAt: null,
     } as const;
     await tx.insertContext(context);
     const created = withoutState(context);
-    await this.appendEvent(tx, caller, created, "CONTEXT_CREATED", "");
+    await tx.appendEvents(eventsOf(created, "CONTEXT_CREATED", [contextPayload(created)], caller.principal, ""));
     if (key) await tx.saveRequestResult(key, contextToJson(created));
     return created;
   }
 
-  /** Locks the context, checks `permission`, and runs `change` in the same transaction. */
+  /** Locks the context, checks `permission` (with the caller's membership), and runs `change` in the same transaction. */
   private mutate<T>(
     caller: Caller,
     contextId: string,
-    permission: "WRITE" | "DELETE",
-    change: (tx: ContextTx, current: Context, now: Date) => Promise<T>,
+    permission: Permission,
+    change: (tx: ContextTx, current: Context, now: Date, member: Participant | null) => Promise<T>,
   ): Promise<T> {
     return this.store.transaction(storeCall(caller), async (tx) => {
       const current = await tx.lockContext(contextId);
       if (current === null) throw AppError.contextNotFound(contextId);
-      authorize(caller.principal, current, permission);
-      return change(tx, current, this.clock.now());
+      const member = await memberOf(tx, current, caller.principal);
+      authorize(caller.principal, current, member, permission);
+      return change(tx, current, this.clock.now(), member);
     });
   }
 
-  private async commit(tx: ContextTx, caller: Caller, next: Context, type: ContextEventType, reason: string): Promise<Context> {
-    await tx.updateContext(next);
-    await this.appendEvent(tx, caller, next, type, reason);
-    return next;
-  }
-
-  private appendEvent(tx: ContextTx, caller: Caller, context: Context, type: ContextEventType, reason: string): Promise<void> {
-    return tx.appendEvents([
-      {
-        contextId: context.contextId,
-        revision: context.revision,
-        seq: 0,
-        eventId: randomUUID(),
-        type,
-        actor: caller.principal,
-        occurredAt: context.updatedAt,
-        reason,
-        payload: { kind: "context", context },
-      },
-    ]);
+  private change(tx: ContextTx, caller: Caller, next: Context, type: "CONTEXT_UPDATED" | "CONTEXT_STATUS_CHANGED", reason: string): Promise<Context> {
+    return commit(tx, next, eventsOf(next, type, [contextPayload(next)], caller.principal, reason));
   }
 
   private checkTarget(contextId: string, expectedRevision: number): void {
@@ -301,15 +283,3 @@ export class ContextService {
     return target;
   }
 }
-
-/** The context after a change at `now`: next revision, fresh activity and expiry. */
-function bump(context: Context, now: Date): Context {
-  return {
-    ...context,
-    revision: context.revision + 1,
-    updatedAt: now,
-    lastActivityAt: now,
-    expiresAt: expiryOf(context.configuration, now),
-  };
-}
-

@@ -5,6 +5,7 @@
 import type { Context, ContextFilter } from "../domain/context.js";
 import type { ContextEvent, EventPosition } from "../domain/event.js";
 import type { JsonValue } from "../domain/json.js";
+import type { Participant, ParticipantFilter } from "../domain/participant.js";
 import type { SharedState } from "../domain/shared-state.js";
 import type { StatisticsGroup } from "../domain/statistics.js";
 
@@ -35,8 +36,11 @@ export interface StoredResult {
  * one context; every change bumps the context's revision and appends its events here.
  */
 export interface ContextTx {
-  /** Reads a context (without shared state) and locks its row (SELECT … FOR UPDATE); null if absent. */
-  lockContext(contextId: string): Promise<Context | null>;
+  /**
+   * Reads a context (without shared state) and locks its row (SELECT … FOR UPDATE); null if absent.
+   * With `skipLocked` (the sweepers), a row another transaction holds is skipped: null as well.
+   */
+  lockContext(contextId: string, options?: { readonly skipLocked?: boolean }): Promise<Context | null>;
   /** Inserts a new context. The owner already having that name (not TERMINATED) → AppError CONTEXT_EXISTS. */
   insertContext(context: Context & { readonly sharedState: SharedState }): Promise<void>;
   /** Writes every column of an existing context but shared state and created_at; name clash → CONTEXT_EXISTS. */
@@ -53,11 +57,68 @@ export interface ContextTx {
   claimRequest(key: RequestKey): Promise<StoredResult | null>;
   /** Saves the result of the work for a claimed key. */
   saveRequestResult(key: RequestKey, result: JsonValue): Promise<void>;
+
+  // Participants. The caller holds the context's row lock (lockContext) before touching them:
+  // that lock orders every change to a context's membership and keeps participant_count exact.
+
+  /** A participant of the context, locked (FOR UPDATE); null when absent or in another context. */
+  lockParticipant(contextId: string, participantId: string): Promise<Participant | null>;
+  /** The membership of `agentId` in the context (not locked); null when it has none. */
+  findMember(contextId: string, agentId: string): Promise<Participant | null>;
+  /** Inserts participants. An agent already a member → AppError PARTICIPANT_ALREADY_EXISTS. */
+  insertParticipants(participants: readonly Participant[]): Promise<void>;
+  /** Writes every column of an existing participant but participant_id, context_id, agent_id and joined_at. */
+  updateParticipant(participant: Participant): Promise<void>;
+  /** Deletes participants of the context. */
+  deleteParticipants(contextId: string, participantIds: readonly string[]): Promise<void>;
+  /** ACTIVE participants whose lease_expires_at <= now, locked, oldest lease first. */
+  lapsedParticipants(contextId: string, now: Date, limit: number): Promise<Participant[]>;
+  /** INACTIVE participants whose inactive_since <= cutoff, locked. */
+  expiredParticipants(contextId: string, cutoff: Date, limit: number): Promise<Participant[]>;
+  /** The latest last_activity_at among participants whose lease is still current at `now`; null if none. */
+  latestPresence(contextId: string, now: Date): Promise<Date | null>;
+}
+
+/** A page of ListParticipants, as the store sees it. */
+export interface ParticipantListQuery {
+  readonly contextId: string;
+  readonly filter: ParticipantFilter;
+  /** Keyset position: only participants after this (joined_at, participant_id), oldest first. */
+  readonly after?: { readonly joinedAt: Date; readonly participantId: string };
+  readonly limit: number;
+}
+
+export interface ParticipantListResult {
+  readonly participants: readonly Participant[];
+  /** How many participants of the context match the filter in all. */
+  readonly totalSize: number;
+}
+
+/** Heartbeat's fast path: renew an ACTIVE participant's lease without locking the context. */
+export interface LeaseRenewal {
+  readonly contextId: string;
+  readonly participantId: string;
+  /** Only renew when the participant belongs to this agent (the caller renewing itself). */
+  readonly agentId: string;
+  readonly now: Date;
+  readonly leaseExpiresAt: Date;
+}
+
+/** What the sweepers look for; each returns at most `limit` context ids, in no promised order. */
+export interface SweepCandidates {
+  /** Contexts with an ACTIVE participant whose lease_expires_at <= now. */
+  contextsWithLapsedLeases(now: Date, limit: number): Promise<string[]>;
+  /** Contexts with an INACTIVE participant whose inactive_since <= cutoff. */
+  contextsWithExpiredParticipants(cutoff: Date, limit: number): Promise<string[]>;
+  /** Contexts not TERMINATED whose expires_at <= now. */
+  expiredContexts(now: Date, limit: number): Promise<string[]>;
+  /** TERMINATED contexts with configuration.autoCleanup whose terminated_at + cleanupDelayMs <= now. */
+  contextsDueForCleanup(now: Date, limit: number): Promise<string[]>;
 }
 
 /** A page of ListContexts, as the store sees it. */
 export interface ContextListQuery {
-  /** Only contexts this principal may read: its own, and PUBLIC ones. */
+  /** Only contexts this principal may read: its own, PUBLIC ones, and those it is a participant of. */
   readonly principal: string;
   readonly filter: ContextFilter;
   /** Keyset position: only contexts strictly older than this (created_at, context_id), newest first. */
@@ -78,10 +139,22 @@ export interface ContextStore {
   /** Reads a context; `withState` adds its shared state. */
   getContext(call: StoreCall, contextId: string, options: { readonly withState: boolean }): Promise<Context | null>;
   listContexts(call: StoreCall, query: ContextListQuery): Promise<ContextListResult>;
-  /** Groups of the contexts `principal` may read. */
+  /** Groups of the contexts `principal` may read (the same rule as ListContexts). */
   contextStatistics(call: StoreCall, principal: string): Promise<StatisticsGroup[]>;
   /** A context's events from `from` (inclusive) in (revision, seq) order, at most `limit`. */
   listEvents(call: StoreCall, contextId: string, from: EventPosition, limit: number): Promise<ContextEvent[]>;
+  /** The membership of `agentId` in the context; null when it has none. */
+  findMember(call: StoreCall, contextId: string, agentId: string): Promise<Participant | null>;
+  /** One participant of the context; null when absent or in another context. */
+  getParticipant(call: StoreCall, contextId: string, participantId: string): Promise<Participant | null>;
+  listParticipants(call: StoreCall, query: ParticipantListQuery): Promise<ParticipantListResult>;
+  /**
+   * Renews the lease of an ACTIVE participant owned by `agentId` in one statement (no context
+   * lock: renewals are not revisions). Returns the renewed participant, or null when there is no
+   * such ACTIVE participant (absent, INACTIVE, or another agent's): the caller then takes the slow path.
+   */
+  renewLease(call: StoreCall, renewal: LeaseRenewal): Promise<Participant | null>;
+  readonly sweep: SweepCandidates;
 }
 
 /** The time, so tests can move it. Dates have millisecond precision, as stored. */

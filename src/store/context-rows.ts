@@ -1,5 +1,5 @@
 /**
- * Rows of the contexts and context_events tables ⇄ domain objects. The jsonb columns hold exactly
+ * Rows of the contexts and context_events tables ⇄ domain objects (participants: participant-rows.ts). The jsonb columns hold exactly
  * the domain's sub-objects (picked field by field on the way in, so nothing stray is stored); the
  * owner, tags and visibility are also columns of their own, for the queries that filter on them.
  */
@@ -13,7 +13,7 @@ import type {
   ContextType,
   LifecycleStage,
 } from "../domain/context.js";
-import { contextFromJson, contextToJson } from "../domain/context-codec.js";
+import { contextFromJson, contextToJson, participantFromJson, participantToJson } from "../domain/context-codec.js";
 import type { ContextEvent, ContextEventType, EventPayload } from "../domain/event.js";
 import type { JsonObject, JsonValue } from "../domain/json.js";
 import type { SharedState } from "../domain/shared-state.js";
@@ -62,10 +62,7 @@ function sharedStateOf(s: SharedState): SharedState {
   return { variables: s.variables, resources: s.resources, dependencies: s.dependencies, goals: s.goals };
 }
 
-/**
- * The columns UpdateContext writes: all but context_id, shared_state, created_at and terminated_at
- * (the store decides the last one).
- */
+/** The columns UpdateContext writes: all but context_id, shared_state and created_at. */
 export function contextUpdateValues(context: Context) {
   return {
     owner: context.accessControl.owner,
@@ -85,6 +82,8 @@ export function contextUpdateValues(context: Context) {
     updatedAt: context.updatedAt,
     lastActivityAt: context.lastActivityAt,
     expiresAt: context.expiresAt,
+    // The service owns terminated_at (the cleanup delay counts from it): written as it comes.
+    terminatedAt: context.terminatedAt,
   } satisfies Partial<ContextInsert>;
 }
 
@@ -95,7 +94,6 @@ export function contextInsertValues(context: Context & { readonly sharedState: S
     contextId: context.contextId,
     sharedState: sharedStateOf(context.sharedState),
     createdAt: context.createdAt,
-    terminatedAt: context.status === "TERMINATED" ? context.updatedAt : null,
   };
 }
 
@@ -118,20 +116,32 @@ export function contextFromRow(row: Omit<ContextRow, "sharedState"> & { sharedSt
     updatedAt: row.updatedAt,
     lastActivityAt: row.lastActivityAt,
     expiresAt: row.expiresAt,
+    terminatedAt: row.terminatedAt,
   };
   return row.sharedState === undefined ? context : { ...context, sharedState: row.sharedState };
 }
 
 /** An event's payload as stored in jsonb: dates as ISO strings, tagged by kind. */
 function payloadToJson(payload: EventPayload): JsonObject {
-  return { kind: payload.kind, context: contextToJson(payload.context) };
+  switch (payload.kind) {
+    case "context":
+      return { kind: "context", context: contextToJson(payload.context) };
+    case "participant":
+      return { kind: "participant", participant: participantToJson(payload.participant) };
+  }
+}
+
+function isObject(value: JsonValue | undefined): value is JsonObject {
+  return value !== null && value !== undefined && typeof value === "object" && !Array.isArray(value);
 }
 
 function payloadFromJson(json: JsonValue): EventPayload {
-  if (json !== null && typeof json === "object" && !Array.isArray(json) && json["kind"] === "context") {
+  if (isObject(json)) {
     const context = json["context"];
-    if (context !== null && typeof context === "object" && !Array.isArray(context)) {
-      return { kind: "context", context: contextFromJson(context) };
+    if (json["kind"] === "context" && isObject(context)) return { kind: "context", context: contextFromJson(context) };
+    const participant = json["participant"];
+    if (json["kind"] === "participant" && isObject(participant)) {
+      return { kind: "participant", participant: participantFromJson(participant) };
     }
   }
   // Only this code writes the column: an unknown shape means a newer writer or corruption.

@@ -1,6 +1,8 @@
 /**
  * The ContextStore port (service/ports.ts) on Postgres or PGlite, through drizzle's query builder.
- * This file holds the store's SQL; rows ⇄ domain objects live in context-rows.ts.
+ * This file holds the contexts' reads and the transaction plumbing; the transaction's methods are
+ * in context-tx.ts, participants' SQL in participant-queries.ts, the sweepers' in
+ * sweep-queries.ts, and rows ⇄ domain objects in context-rows.ts / participant-rows.ts.
  *
  * Deadlines: a call with a deadline runs in a transaction whose statement_timeout is the time left
  * (set_config(…, is_local = true) lasts until the transaction ends), so the database itself
@@ -12,8 +14,7 @@ import type { PgTransactionConfig } from "drizzle-orm/pg-core";
 import { AppError } from "../domain/app-error.js";
 import type { Context, ContextFilter, ContextStatus, ContextType, LifecycleStage } from "../domain/context.js";
 import type { ContextEvent, EventPosition } from "../domain/event.js";
-import type { JsonValue } from "../domain/json.js";
-import type { SharedState } from "../domain/shared-state.js";
+import type { Participant } from "../domain/participant.js";
 import {
   systemClock,
   type Clock,
@@ -21,31 +22,21 @@ import {
   type ContextListResult,
   type ContextStore,
   type ContextTx,
-  type RequestKey,
+  type LeaseRenewal,
+  type ParticipantListQuery,
+  type ParticipantListResult,
   type StatisticsGroup,
   type StoreCall,
-  type StoredResult,
+  type SweepCandidates,
 } from "../service/ports.js";
-import {
-  contextColumnsWithoutState,
-  contextColumnsWithState,
-  contextFromRow,
-  contextInsertValues,
-  contextUpdateValues,
-  eventFromRow,
-  eventInsertValues,
-} from "./context-rows.js";
+import { contextColumnsWithoutState, contextColumnsWithState, contextFromRow, eventFromRow } from "./context-rows.js";
+import { PgContextTx } from "./context-tx.js";
 import type { AppDatabase, Database } from "./database.js";
-import { contextEvents, contexts, requestKeys } from "./schema.js";
+import type { AppTransaction, Executor } from "./executor.js";
+import { listParticipantRows, renewLeaseRow, selectMember, selectParticipant } from "./participant-queries.js";
+import { contextEvents, contexts, participants } from "./schema.js";
 import { toStoreError } from "./sql-errors.js";
-
-/** A drizzle transaction on either driver. */
-type AppTransaction = Parameters<Parameters<AppDatabase["transaction"]>[0]>[0];
-/** Where a query runs: the database (outside transactions) or a transaction. */
-type Executor = AppDatabase | AppTransaction;
-
-/** How long an idempotency key holds: a retry after this does the work again. */
-const REQUEST_KEY_TTL_MS = 24 * 60 * 60 * 1000;
+import { PgSweepCandidates } from "./sweep-queries.js";
 
 export interface PgContextStoreOptions {
   /** The time of request-key claims; tests move it to expire keys. */
@@ -75,11 +66,20 @@ function escapeLike(text: string): string {
 }
 
 /**
- * What `principal` may read. The same rule as domain/permissions.ts: the owner reads its contexts,
- * anyone reads PUBLIC ones. Participants' access joins this predicate when participants land.
+ * What `principal` may read, mirroring domain/permissions.ts: the owner reads its contexts, anyone
+ * reads PUBLIC ones, and a member reads the contexts it belongs to (every role grants READ).
+ *
+ * Membership is `context_id IN (the agent's contexts)` rather than a correlated EXISTS: under an
+ * OR the planner cannot turn either into a join, but it runs an uncorrelated IN once (through
+ * participants_agent_context_idx) and probes a hash per context row, where EXISTS would run an
+ * index lookup per row. Both mean the same.
  */
 function readableBy(principal: string): SQL {
-  return or(eq(contexts.owner, principal), eq(contexts.visibility, "PUBLIC")) as SQL;
+  return or(
+    eq(contexts.owner, principal),
+    eq(contexts.visibility, "PUBLIC"),
+    sql`${contexts.contextId} in (select ${participants.contextId} from ${participants} where ${participants.agentId} = ${principal})`,
+  ) as SQL;
 }
 
 function filterConditions(filter: ContextFilter): SQL[] {
@@ -103,9 +103,12 @@ export class PgContextStore implements ContextStore {
   private readonly db: AppDatabase;
   private readonly clock: Clock;
 
+  readonly sweep: SweepCandidates;
+
   constructor(database: Database, options: PgContextStoreOptions = {}) {
     this.db = database.db;
     this.clock = options.clock ?? systemClock;
+    this.sweep = new PgSweepCandidates(database.db);
   }
 
   async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
@@ -183,6 +186,28 @@ export class PgContextStore implements ContextStore {
     });
   }
 
+  async findMember(call: StoreCall, contextId: string, agentId: string): Promise<Participant | null> {
+    return this.read(call, (q) => selectMember(q, contextId, agentId));
+  }
+
+  async getParticipant(call: StoreCall, contextId: string, participantId: string): Promise<Participant | null> {
+    return this.read(call, (q) => selectParticipant(q, contextId, participantId, { lock: false }));
+  }
+
+  async listParticipants(call: StoreCall, query: ParticipantListQuery): Promise<ParticipantListResult> {
+    return this.read(call, (q) => listParticipantRows(q, query));
+  }
+
+  async renewLease(call: StoreCall, renewal: LeaseRenewal): Promise<Participant | null> {
+    // One UPDATE: atomic on its own, so it needs a transaction only to carry a deadline.
+    if (call.deadline !== undefined) return this.inTransaction(call, (tx) => renewLeaseRow(tx, renewal));
+    try {
+      return await renewLeaseRow(this.db, renewal);
+    } catch (error) {
+      throw toStoreError(error);
+    }
+  }
+
   /**
    * A read outside any caller's transaction. With a deadline it runs in a short read-only
    * transaction, the only scope a local statement_timeout can have; without one, directly.
@@ -219,111 +244,5 @@ export class PgContextStore implements ContextStore {
     } catch (error) {
       throw toStoreError(error);
     }
-  }
-}
-
-/**
- * The ContextTx port on one drizzle transaction. Each method checks the deadline before its query
- * (statement_timeout was set from the time left when the transaction began, so this keeps a long
- * transaction from running well past it).
- */
-class PgContextTx implements ContextTx {
-  constructor(
-    private readonly tx: AppTransaction,
-    private readonly call: StoreCall,
-    private readonly clock: Clock,
-  ) {}
-
-  private checkDeadline(): void {
-    if (this.call.deadline !== undefined && Date.now() >= this.call.deadline) {
-      throw new AppError("TIMEOUT", "the deadline passed before the database finished the work");
-    }
-  }
-
-  /** Runs one statement, classifying its failure here so `work` sees an AppError (CONTEXT_EXISTS…). */
-  private async run<T>(statement: () => Promise<T>): Promise<T> {
-    this.checkDeadline();
-    try {
-      return await statement();
-    } catch (error) {
-      throw toStoreError(error);
-    }
-  }
-
-  async lockContext(contextId: string): Promise<Context | null> {
-    const rows = await this.run(() =>
-      this.tx.select(contextColumnsWithoutState).from(contexts).where(eq(contexts.contextId, contextId)).for("update"),
-    );
-    const row = rows[0];
-    return row === undefined ? null : contextFromRow(row);
-  }
-
-  async insertContext(context: Context & { readonly sharedState: SharedState }): Promise<void> {
-    await this.run(() => this.tx.insert(contexts).values(contextInsertValues(context)));
-  }
-
-  async updateContext(context: Context): Promise<void> {
-    const terminatedAt =
-      context.status === "TERMINATED"
-        ? // Keep the first termination time: cleanup counts its delay from there.
-          sql`coalesce(${contexts.terminatedAt}, ${context.updatedAt.toISOString()}::timestamptz)`
-        : null;
-    const updated = await this.run(() =>
-      this.tx
-        .update(contexts)
-        .set({ ...contextUpdateValues(context), terminatedAt })
-        .where(eq(contexts.contextId, context.contextId))
-        .returning({ contextId: contexts.contextId }),
-    );
-    // The caller locked the row first, so it cannot have vanished; say so loudly if it did.
-    if (updated.length === 0) throw AppError.contextNotFound(context.contextId);
-  }
-
-  async deleteContext(contextId: string): Promise<void> {
-    await this.run(() => this.tx.delete(contexts).where(eq(contexts.contextId, contextId)));
-  }
-
-  async appendEvents(events: readonly ContextEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await this.run(() => this.tx.insert(contextEvents).values(events.map(eventInsertValues)));
-  }
-
-  async claimRequest(key: RequestKey): Promise<StoredResult | null> {
-    const now = this.clock.now();
-    const expiredBefore = new Date(now.getTime() - REQUEST_KEY_TTL_MS);
-    // A new key inserts; a key older than the TTL is taken over (its old result dropped). A key
-    // claimed by a transaction still running blocks this insert until that one ends: if it
-    // commits, the conflict path below reads its result; if it rolls back, this claim wins.
-    const claimed = await this.run(() =>
-      this.tx
-        .insert(requestKeys)
-        .values({ principal: key.principal, requestId: key.requestId, method: key.method, result: null, createdAt: now })
-        .onConflictDoUpdate({
-          target: [requestKeys.principal, requestKeys.requestId],
-          set: { method: sql`excluded.method`, result: sql`null`, createdAt: sql`excluded.created_at` },
-          setWhere: sql`${requestKeys.createdAt} < ${expiredBefore.toISOString()}::timestamptz`,
-        })
-        .returning({ principal: requestKeys.principal }),
-    );
-    if (claimed.length > 0) return null;
-    const rows = await this.run(() =>
-      this.tx
-        .select({ method: requestKeys.method, result: requestKeys.result })
-        .from(requestKeys)
-        .where(and(eq(requestKeys.principal, key.principal), eq(requestKeys.requestId, key.requestId))),
-    );
-    const row = rows[0];
-    // ON CONFLICT locked the row, so it is there until this transaction ends.
-    if (row === undefined) throw new AppError("INTERNAL_ERROR", "an idempotency key vanished while locked");
-    return { method: row.method, result: row.result ?? null };
-  }
-
-  async saveRequestResult(key: RequestKey, result: JsonValue): Promise<void> {
-    await this.run(() =>
-      this.tx
-        .update(requestKeys)
-        .set({ result })
-        .where(and(eq(requestKeys.principal, key.principal), eq(requestKeys.requestId, key.requestId))),
-    );
   }
 }

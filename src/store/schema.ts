@@ -9,6 +9,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  foreignKey,
   index,
   integer,
   jsonb,
@@ -20,7 +21,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import type { ContextConfiguration, ContextMetadata, AccessControl } from "../domain/context.js";
-import type { JsonValue } from "../domain/json.js";
+import type { JsonObject, JsonValue } from "../domain/json.js";
 import type { SharedState } from "../domain/shared-state.js";
 
 /**
@@ -79,8 +80,56 @@ export const contexts = pgTable(
       t.contextId.desc().nullsFirst(),
     ),
     index("contexts_tags_idx").using("gin", t.tags),
-    // The expiry sweeper looks for contexts past expires_at.
-    index("contexts_expires_at_idx").on(t.expiresAt),
+    // The expiry sweeper looks for live contexts past expires_at. Partial: TERMINATED contexts
+    // keep their past expires_at (forever without auto_cleanup) and would otherwise pile up in
+    // every sweep's index range.
+    index("contexts_live_expires_at_idx").on(t.expiresAt).where(sql`${t.status} <> 'TERMINATED'`),
+    // The cleanup sweeper looks for TERMINATED contexts by terminated_at.
+    index("contexts_terminated_at_idx").on(t.terminatedAt).where(sql`${t.status} = 'TERMINATED'`),
+  ],
+);
+
+/** Name of the unique index behind PARTICIPANT_ALREADY_EXISTS; sql-errors.ts matches on it. */
+export const PARTICIPANTS_CONTEXT_AGENT_KEY = "participants_context_agent_key";
+
+/**
+ * One row per membership. Rows go with their context (ON DELETE CASCADE): deleting a context
+ * removes its members in the same statement, and events keep what they were.
+ */
+export const participants = pgTable(
+  "participants",
+  {
+    participantId: uuid("participant_id").primaryKey(),
+    contextId: uuid("context_id").notNull(),
+    agentId: text("agent_id").notNull(),
+    participantType: text("participant_type").notNull(),
+    displayName: text("display_name").notNull(),
+    status: text("status").notNull(),
+    roles: text("roles").array().notNull(),
+    capabilities: text("capabilities").array().notNull(),
+    metadata: jsonb("metadata").$type<JsonObject>().notNull(),
+    joinedAt: timestampMs("joined_at").notNull(),
+    lastActivityAt: timestampMs("last_activity_at").notNull(),
+    /** An absolute deadline, so a restart or failover never extends or resets it. */
+    leaseExpiresAt: timestampMs("lease_expires_at").notNull(),
+    /** When the lease lapsed; null while ACTIVE. The removal deadline counts from here. */
+    inactiveSince: timestampMs("inactive_since"),
+  },
+  (t) => [
+    foreignKey({ name: "participants_context_id_fkey", columns: [t.contextId], foreignColumns: [contexts.contextId] }).onDelete(
+      "cascade",
+    ),
+    // One membership per agent per context; also serves findMember and the cascade's lookup.
+    uniqueIndex(PARTICIPANTS_CONTEXT_AGENT_KEY).on(t.contextId, t.agentId),
+    // The other direction: "contexts this agent is a member of", the membership half of the
+    // read predicate of ListContexts and statistics.
+    index("participants_agent_context_idx").on(t.agentId, t.contextId),
+    // ListParticipants: oldest first, keyset on (joined_at, participant_id).
+    index("participants_context_joined_at_id_idx").on(t.contextId, t.joinedAt, t.participantId),
+    // The presence sweepers: lapsed leases among ACTIVE members, and INACTIVE members past the
+    // activity timeout. Partial, so each scans only the rows in the state it is looking for.
+    index("participants_active_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} = 'ACTIVE'`),
+    index("participants_inactive_since_idx").on(t.inactiveSince).where(sql`${t.status} = 'INACTIVE'`),
   ],
 );
 

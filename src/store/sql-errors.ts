@@ -8,7 +8,7 @@
  * The original error always rides along as `cause`, for the log.
  */
 import { AppError, isAppError } from "../domain/app-error.js";
-import { CONTEXTS_OWNER_NAME_LIVE_KEY } from "./schema.js";
+import { CONTEXTS_OWNER_NAME_LIVE_KEY, PARTICIPANTS_CONTEXT_AGENT_KEY } from "./schema.js";
 
 /** What the walk found: the first error in the chain with a code, and that code. */
 interface Coded {
@@ -85,6 +85,13 @@ export function toStoreError(error: unknown): AppError {
   if (code === "23505" && found?.constraint === CONTEXTS_OWNER_NAME_LIVE_KEY) {
     // The caller may have sent several names (a batch): name none, but say what clashed.
     return new AppError("CONTEXT_EXISTS", "a context with this name already exists for this owner", {
+      cause: error,
+    });
+  }
+  if (code === "23505" && found?.constraint === PARTICIPANTS_CONTEXT_AGENT_KEY) {
+    // A batch may hold several agents, and the driver's detail (which names the key) is not
+    // client-safe: the service checks memberships first and names the agent itself when it can.
+    return new AppError("PARTICIPANT_ALREADY_EXISTS", "an agent is already a participant of this context", {
       cause: error,
     });
   }

@@ -23,6 +23,7 @@ import type { CallContext } from "./call-context.js";
 import { contextFilterIn, contextOut, contextSpecIn, createContextIn, statisticsOut } from "./context-mapper.js";
 import { eventOut } from "./event-mapper.js";
 import type { MethodsOf, ServiceHandlers } from "./grpc-adapter.js";
+import { participantOut } from "./participant-mapper.js";
 import { enumIn, int64In } from "./proto-values.js";
 
 /**
@@ -67,9 +68,9 @@ export function contextHandlers(service: ContextUseCases): ContextServiceHandler
     },
 
     async getContext(request, ctx) {
-      const { context } = await service.get(callerOf(ctx), request.contextId, enumIn(ContextViewSchema, request.view));
-      // Participants join the FULL view with ParticipantService; the use case lists none yet.
-      return create(GetContextResponseSchema, { context: contextOut(context), participants: [] });
+      const { context, participants } = await service.get(callerOf(ctx), request.contextId, enumIn(ContextViewSchema, request.view));
+      // The use case lists participants only for the FULL view; BASIC gets an empty list.
+      return create(GetContextResponseSchema, { context: contextOut(context), participants: participants.map(participantOut) });
     },
 
     async updateContext(request, ctx) {

@@ -7,12 +7,15 @@ import {
 } from "../../gen/mplp/context/v1/event_pb.js";
 import { EVENT_NAMES, type ContextEvent, type ContextEventType, type EventPayload } from "../domain/event.js";
 import { contextOut } from "./context-mapper.js";
+import { participantOut } from "./participant-mapper.js";
 import { enumIn, enumOut, int64Out, timestampOut } from "./proto-values.js";
 
 function payloadOut(payload: EventPayload): ProtoContextEvent["payload"] {
   switch (payload.kind) {
     case "context":
       return { case: "context", value: contextOut(payload.context) };
+    case "participant":
+      return { case: "participant", value: participantOut(payload.participant) };
   }
 }
 

@@ -8,11 +8,11 @@ import { ParticipantService } from "../../gen/mplp/context/v1/participant_servic
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { ContextServiceHandlers } from "./context-handlers.js";
-import { addService, type MethodsOf, type ServiceHandlers } from "./grpc-adapter.js";
+import { addService } from "./grpc-adapter.js";
+import type { ParticipantServiceHandlers } from "./participant-handlers.js";
 import { Health, addReflection } from "./reflection.js";
 
-/** Handlers for mplp.context.v1.ParticipantService; every method without one answers UNIMPLEMENTED. */
-export type ParticipantServiceHandlers = Partial<ServiceHandlers<MethodsOf<typeof ParticipantService>>>;
+export type { ParticipantServiceHandlers } from "./participant-handlers.js";
 
 /** The connection settings createGrpcServer reads. */
 export type ServerConfig = Pick<
@@ -32,6 +32,7 @@ export interface GrpcServerOptions {
   readonly logger: Logger;
   readonly handlers: {
     readonly context: ContextServiceHandlers;
+    /** Optional: without it (or for a method it leaves out) ParticipantService answers UNIMPLEMENTED. */
     readonly participant?: ParticipantServiceHandlers;
   };
 }

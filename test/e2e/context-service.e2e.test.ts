@@ -7,7 +7,6 @@ import { describe, expect, it } from "vitest";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { ContextEventType } from "../../gen/mplp/context/v1/event_pb.js";
 import { ContextStatus, ContextType, ContextView, LifecycleStage, Visibility } from "../../gen/mplp/context/v1/context_pb.js";
-import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
 import { describeOnApps } from "./support/app.js";
 import { failure } from "./support/failure.js";
 
@@ -271,11 +270,10 @@ await describeOnApps("ContextService over gRPC", (under) => {
   });
 
   describe("not built yet", () => {
-    it("answers UNIMPLEMENTED for shared state, watch and participants", async () => {
+    it("answers UNIMPLEMENTED for shared state", async () => {
       const c = await create("plan");
       expect((await failure(client().getSharedState({ contextId: c.contextId }, alice))).code).toBe(status.UNIMPLEMENTED);
-      const participants = under.client(ParticipantService);
-      expect((await failure(participants.getParticipant({ contextId: c.contextId, participantId: UNKNOWN_ID }, alice))).code).toBe(status.UNIMPLEMENTED);
+      expect((await failure(client().updateSharedState({ contextId: c.contextId }, alice))).code).toBe(status.UNIMPLEMENTED);
     });
   });
 });

@@ -64,18 +64,30 @@ await describeOnStores(PgContextStore.name, (under) => {
       expect(tagged.contexts.map((c) => c.contextId)).toEqual([created.contextId]);
     });
 
-    it("records when a context was first terminated", async () => {
+    it("writes terminated_at as the service sets it, with no store-side logic", async () => {
       const created = makeContext();
       await insert(created);
-      const terminated: Context = { ...withoutState(created), status: "TERMINATED", revision: 2, updatedAt: at(10_000) };
+      const terminatedAtOf = async () => {
+        const [row] = await under
+          .database()
+          .db.select({ terminatedAt: contexts.terminatedAt })
+          .from(contexts)
+          .where(eq(contexts.contextId, created.contextId));
+        return row?.terminatedAt;
+      };
+      const terminated: Context = { ...withoutState(created), status: "TERMINATED", revision: 2, updatedAt: at(10_000), terminatedAt: at(9_999) };
       await store().transaction({}, (tx) => tx.updateContext(terminated));
-      await store().transaction({}, (tx) => tx.updateContext({ ...terminated, revision: 3, updatedAt: at(20_000) }));
-      const [row] = await under
-        .database()
-        .db.select({ terminatedAt: contexts.terminatedAt })
-        .from(contexts)
-        .where(eq(contexts.contextId, created.contextId));
-      expect(row?.terminatedAt).toEqual(at(10_000));
+      expect(await terminatedAtOf()).toEqual(at(9_999));
+      expect((await store().getContext({}, created.contextId, { withState: false }))?.terminatedAt).toEqual(at(9_999));
+      // Verbatim, even a later time or null: the service owns the field.
+      await store().transaction({}, (tx) => tx.updateContext({ ...terminated, revision: 3, terminatedAt: at(20_000) }));
+      expect(await terminatedAtOf()).toEqual(at(20_000));
+      await store().transaction({}, (tx) => tx.updateContext({ ...terminated, revision: 4, terminatedAt: null }));
+      expect(await terminatedAtOf()).toBeNull();
+      // Inserted as given too.
+      const born = makeContext({ status: "TERMINATED", terminatedAt: at(5) });
+      await insert(born);
+      expect((await store().getContext({}, born.contextId, { withState: true }))?.terminatedAt).toEqual(at(5));
     });
 
     it("returns null for a context that does not exist, and deletes", async () => {
@@ -204,7 +216,8 @@ await describeOnStores(PgContextStore.name, (under) => {
       const all = await store().listEvents({}, created.contextId, { revision: 0, seq: 0 }, 100);
       expect(all.map((e) => [e.revision, e.seq])).toEqual([[1, 0], [1, 1], [2, 0], [3, 0]]);
       expect(all[0]).toEqual(events[1]);
-      expect(all[0]?.payload.context.createdAt).toEqual(created.createdAt);
+      const payload = all[0]?.payload;
+      expect(payload?.kind === "context" ? payload.context.createdAt : undefined).toEqual(created.createdAt);
 
       const from = await store().listEvents({}, created.contextId, { revision: 1, seq: 1 }, 2);
       expect(from.map((e) => [e.revision, e.seq])).toEqual([[1, 1], [2, 0]]);

@@ -21,6 +21,9 @@ describe(toStoreError.name, () => {
     expect(error.cause).toBe(original);
     expect(classify({ code: "23505", constraint: "contexts_owner_name_live_key" }).reason).toBe("CONTEXT_EXISTS");
     expect(classify({ code: "23505", constraint_name: "request_keys_pkey" }).reason).toBe("INTERNAL_ERROR");
+    expect(classify({ code: "23505", constraint_name: "participants_context_agent_key" }).reason).toBe("PARTICIPANT_ALREADY_EXISTS");
+    expect(classify({ code: "23505", constraint: "participants_context_agent_key" }).reason).toBe("PARTICIPANT_ALREADY_EXISTS");
+    expect(classify({ code: "23505", constraint_name: "participants_pkey" }).reason).toBe("INTERNAL_ERROR");
   });
 
   it("maps timeouts, conflicts and lost connections to their reasons", () => {

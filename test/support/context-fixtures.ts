@@ -68,6 +68,7 @@ export function makeContext(overrides: Partial<Omit<NewContext, "accessControl">
     updatedAt: createdAt,
     lastActivityAt: createdAt,
     expiresAt: new Date(createdAt.getTime() + 3_600_000),
+    terminatedAt: null,
     ...rest,
   };
 }

@@ -7,19 +7,25 @@ import { AppError } from "../../src/domain/app-error.js";
 import type { Context } from "../../src/domain/context.js";
 import type { ContextEvent } from "../../src/domain/event.js";
 import type { JsonValue } from "../../src/domain/json.js";
+import type { Participant } from "../../src/domain/participant.js";
 import type { StatisticsGroup } from "../../src/domain/statistics.js";
 import type {
   ContextListQuery,
   ContextListResult,
   ContextStore,
   ContextTx,
+  LeaseRenewal,
+  ParticipantListQuery,
+  ParticipantListResult,
   RequestKey,
+  SweepCandidates,
   StoreCall,
   StoredResult,
 } from "../../src/service/ports.js";
 
 interface State {
   contexts: Map<string, Context>;
+  participants: Map<string, Participant>;
   events: ContextEvent[];
   requests: Map<string, StoredResult & { createdAt: number }>;
 }
@@ -27,15 +33,36 @@ interface State {
 const DAY = 24 * 3_600_000;
 
 function copy(state: State): State {
-  return { contexts: new Map(state.contexts), events: [...state.events], requests: new Map(state.requests) };
+  return {
+    contexts: new Map(state.contexts),
+    participants: new Map(state.participants),
+    events: [...state.events],
+    requests: new Map(state.requests),
+  };
 }
 
-function readable(principal: string, c: Context): boolean {
-  return c.accessControl.owner === principal || c.accessControl.visibility === "PUBLIC";
+function membersOf(state: State, contextId: string): Participant[] {
+  return [...state.participants.values()].filter((p) => p.contextId === contextId);
+}
+
+function readable(state: State, principal: string, c: Context): boolean {
+  return (
+    c.accessControl.owner === principal ||
+    c.accessControl.visibility === "PUBLIC" ||
+    membersOf(state, c.contextId).some((p) => p.agentId === principal)
+  );
+}
+
+function distinctContexts(participants: readonly Participant[], limit: number): string[] {
+  return [...new Set(participants.map((p) => p.contextId))].slice(0, limit);
+}
+
+function byJoin(a: Participant, b: Participant): number {
+  return a.joinedAt.getTime() - b.joinedAt.getTime() || (a.participantId < b.participantId ? -1 : 1);
 }
 
 export class MemoryContextStore implements ContextStore {
-  private state: State = { contexts: new Map(), events: [], requests: new Map() };
+  private state: State = { contexts: new Map(), participants: new Map(), events: [], requests: new Map() };
   private queue: Promise<unknown> = Promise.resolve();
   /** Transactions started, for tests that check work was (not) done. */
   transactions = 0;
@@ -69,7 +96,7 @@ export class MemoryContextStore implements ContextStore {
   async listContexts(_call: StoreCall, query: ContextListQuery): Promise<ContextListResult> {
     const { filter } = query;
     const matching = [...this.state.contexts.values()]
-      .filter((c) => readable(query.principal, c))
+      .filter((c) => readable(this.state, query.principal, c))
       .filter((c) => !filter.type || c.type === filter.type)
       .filter((c) => !filter.status || c.status === filter.status)
       .filter((c) => !filter.lifecycleStage || c.lifecycleStage === filter.lifecycleStage)
@@ -93,7 +120,7 @@ export class MemoryContextStore implements ContextStore {
   async contextStatistics(_call: StoreCall, principal: string): Promise<StatisticsGroup[]> {
     const groups = new Map<string, StatisticsGroup>();
     for (const c of this.state.contexts.values()) {
-      if (!readable(principal, c)) continue;
+      if (!readable(this.state, principal, c)) continue;
       const key = `${c.status}/${c.lifecycleStage}/${c.type}`;
       const g = groups.get(key) ?? { status: c.status, lifecycleStage: c.lifecycleStage, type: c.type, contexts: 0, participants: 0, maxParticipants: 0 };
       groups.set(key, {
@@ -113,9 +140,71 @@ export class MemoryContextStore implements ContextStore {
       .slice(0, limit);
   }
 
+  async findMember(_call: StoreCall, contextId: string, agentId: string): Promise<Participant | null> {
+    return membersOf(this.state, contextId).find((p) => p.agentId === agentId) ?? null;
+  }
+
+  async getParticipant(_call: StoreCall, contextId: string, participantId: string): Promise<Participant | null> {
+    const found = this.state.participants.get(participantId);
+    return found && found.contextId === contextId ? found : null;
+  }
+
+  async listParticipants(_call: StoreCall, query: ParticipantListQuery): Promise<ParticipantListResult> {
+    const { filter, after } = query;
+    const matching = membersOf(this.state, query.contextId)
+      .filter((p) => !filter.status || p.status === filter.status)
+      .filter((p) => !filter.participantType || p.participantType === filter.participantType)
+      .filter((p) => !filter.role || p.roles.includes(filter.role))
+      .filter((p) => !filter.capability || p.capabilities.includes(filter.capability))
+      .sort(byJoin);
+    const page = matching
+      .filter((p) => !after || p.joinedAt > after.joinedAt || (p.joinedAt.getTime() === after.joinedAt.getTime() && p.participantId > after.participantId))
+      .slice(0, query.limit);
+    return { participants: page, totalSize: matching.length };
+  }
+
+  async renewLease(_call: StoreCall, renewal: LeaseRenewal): Promise<Participant | null> {
+    const found = this.state.participants.get(renewal.participantId);
+    if (!found || found.contextId !== renewal.contextId || found.agentId !== renewal.agentId || found.status !== "ACTIVE") return null;
+    const renewed = { ...found, lastActivityAt: renewal.now, leaseExpiresAt: renewal.leaseExpiresAt };
+    this.state.participants.set(found.participantId, renewed);
+    return renewed;
+  }
+
+  readonly sweep: SweepCandidates = {
+    contextsWithLapsedLeases: async (now, limit) =>
+      distinctContexts([...this.state.participants.values()].filter((p) => p.status === "ACTIVE" && p.leaseExpiresAt <= now), limit),
+    contextsWithExpiredParticipants: async (cutoff, limit) =>
+      distinctContexts(
+        [...this.state.participants.values()].filter((p) => p.status === "INACTIVE" && p.inactiveSince !== null && p.inactiveSince <= cutoff),
+        limit,
+      ),
+    expiredContexts: async (now, limit) =>
+      [...this.state.contexts.values()]
+        .filter((c) => c.status !== "TERMINATED" && c.expiresAt !== null && c.expiresAt <= now)
+        .slice(0, limit)
+        .map((c) => c.contextId),
+    contextsDueForCleanup: async (now, limit) =>
+      [...this.state.contexts.values()]
+        .filter(
+          (c) =>
+            c.status === "TERMINATED" &&
+            c.configuration.autoCleanup &&
+            c.terminatedAt !== null &&
+            c.terminatedAt.getTime() + c.configuration.cleanupDelayMs <= now.getTime(),
+        )
+        .slice(0, limit)
+        .map((c) => c.contextId),
+  };
+
   /** All events of a context, for assertions. */
   eventsOf(contextId: string): ContextEvent[] {
     return this.state.events.filter((e) => e.contextId === contextId);
+  }
+
+  /** A participant as stored, for assertions. */
+  participant(participantId: string): Participant | undefined {
+    return this.state.participants.get(participantId);
   }
 
   private tx(draft: State): ContextTx {
@@ -144,6 +233,38 @@ export class MemoryContextStore implements ContextStore {
       },
       deleteContext: async (id) => {
         draft.contexts.delete(id);
+        for (const p of membersOf(draft, id)) draft.participants.delete(p.participantId);
+      },
+      lockParticipant: async (contextId, participantId) => {
+        const found = draft.participants.get(participantId);
+        return found && found.contextId === contextId ? found : null;
+      },
+      findMember: async (contextId, agentId) => membersOf(draft, contextId).find((p) => p.agentId === agentId) ?? null,
+      insertParticipants: async (participants) => {
+        for (const p of participants) {
+          if (membersOf(draft, p.contextId).some((o) => o.agentId === p.agentId)) {
+            throw new AppError("PARTICIPANT_ALREADY_EXISTS", `agent ${p.agentId} is already a participant`);
+          }
+          draft.participants.set(p.participantId, p);
+        }
+      },
+      updateParticipant: async (p) => {
+        draft.participants.set(p.participantId, p);
+      },
+      deleteParticipants: async (_contextId, ids) => {
+        for (const id of ids) draft.participants.delete(id);
+      },
+      lapsedParticipants: async (contextId, now, limit) =>
+        membersOf(draft, contextId)
+          .filter((p) => p.status === "ACTIVE" && p.leaseExpiresAt <= now)
+          .slice(0, limit),
+      expiredParticipants: async (contextId, cutoff, limit) =>
+        membersOf(draft, contextId)
+          .filter((p) => p.status === "INACTIVE" && p.inactiveSince !== null && p.inactiveSince <= cutoff)
+          .slice(0, limit),
+      latestPresence: async (contextId, now) => {
+        const live = membersOf(draft, contextId).filter((p) => p.leaseExpiresAt > now);
+        return live.length === 0 ? null : new Date(Math.max(...live.map((p) => p.lastActivityAt.getTime())));
       },
       appendEvents: async (events) => {
         for (const e of events) {

@@ -123,6 +123,7 @@ describe("validateUpdate", () => {
     updatedAt: now,
     lastActivityAt: now,
     expiresAt: null,
+    terminatedAt: null,
   };
 
   it("changes only the masked fields", () => {

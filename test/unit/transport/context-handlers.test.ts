@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContextStatus, ContextType, ContextView, LifecycleStage } from "../../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../../gen/mplp/context/v1/context_service_pb.js";
 import { ContextEventType } from "../../../gen/mplp/context/v1/event_pb.js";
+import { ParticipantStatus, ParticipantType, Permission } from "../../../gen/mplp/context/v1/participant_pb.js";
 import { AppError } from "../../../src/domain/app-error.js";
 import type { Context } from "../../../src/domain/context.js";
+import type { Participant } from "../../../src/domain/participant.js";
 import { foldStatistics } from "../../../src/domain/statistics.js";
 import { contextHandlers, type ContextUseCases } from "../../../src/transport/context-handlers.js";
 import type { MethodsOf } from "../../../src/transport/grpc-adapter.js";
@@ -36,6 +38,23 @@ const context: Context = {
   updatedAt: new Date("2024-01-01T00:00:00Z"),
   lastActivityAt: new Date("2024-01-01T00:00:00Z"),
   expiresAt: null,
+  terminatedAt: null,
+};
+
+const member: Participant = {
+  participantId: "9b2f3c4d-1e2f-4a5b-8c6d-7e8f9a0b1c2d",
+  contextId: context.contextId,
+  agentId: "bob",
+  participantType: "AGENT",
+  displayName: "Bob",
+  status: "ACTIVE",
+  roles: ["admin"],
+  capabilities: [],
+  metadata: {},
+  joinedAt: new Date("2024-01-01T00:00:00Z"),
+  lastActivityAt: new Date("2024-01-01T00:00:00Z"),
+  leaseExpiresAt: new Date("2024-01-01T00:00:30Z"),
+  inactiveSince: null,
 };
 
 /** A fake of the use cases that records what each was called with. */
@@ -53,7 +72,7 @@ function recordingUseCases() {
     },
     async get(caller, contextId, view) {
       record("get", caller, { contextId, view });
-      return { context, participants: [] };
+      return { context, participants: view === "FULL" ? [member] : [] };
     },
     async update(caller, input) {
       record("update", caller, input);
@@ -134,6 +153,18 @@ describe(contextHandlers.name, () => {
       await api.getContext({ contextId: "c" });
       expect(fake.last()?.input).toEqual({ contextId: "c", view: undefined });
       expect(fake.last()?.caller).toEqual({ principal: "anonymous" });
+    });
+
+    it("returns the use case's participants, mapped, when it lists them", async () => {
+      const full = await api.getContext({ contextId: "c", view: ContextView.FULL });
+      expect(full.participants).toHaveLength(1);
+      expect(full.participants[0]).toMatchObject({
+        agentId: "bob",
+        participantType: ParticipantType.AGENT,
+        status: ParticipantStatus.ACTIVE,
+        permissions: [Permission.READ, Permission.WRITE, Permission.MANAGE_PARTICIPANTS, Permission.DELETE, Permission.ADMIN],
+      });
+      expect((await api.getContext({ contextId: "c" })).participants).toEqual([]);
     });
   });
 

@@ -85,6 +85,7 @@ function sampleContext(overrides: Partial<Context> = {}): Context {
     updatedAt: new Date("2024-01-02T00:00:00Z"),
     lastActivityAt: new Date("2024-01-03T00:00:00Z"),
     expiresAt: new Date("2024-01-03T00:01:00Z"),
+    terminatedAt: null,
     ...overrides,
   };
 }

@@ -14,12 +14,12 @@ import {
   GetContextResponseSchema,
   WatchContextResponseSchema,
 } from "../../../gen/mplp/context/v1/context_service_pb.js";
-import { ParticipantService } from "../../../gen/mplp/context/v1/participant_service_pb.js";
+import { HeartbeatResponseSchema, ParticipantService } from "../../../gen/mplp/context/v1/participant_service_pb.js";
 import { AppError } from "../../../src/domain/app-error.js";
 import type { CallContext } from "../../../src/transport/call-context.js";
 import type { ContextServiceHandlers } from "../../../src/transport/context-handlers.js";
 import { errorDetails } from "../../../src/transport/grpc-client.js";
-import { createGrpcServer } from "../../../src/transport/server.js";
+import { createGrpcServer, type ParticipantServiceHandlers } from "../../../src/transport/server.js";
 import { startTestServer, type TestServer } from "../../e2e/support/server.js";
 
 /** A promise with its resolver outside, to await events instead of sleeping. */
@@ -158,8 +158,35 @@ describe(createGrpcServer.name, () => {
     });
 
     it("returns UNIMPLEMENTED for every ParticipantService method when no participant handlers are given", async () => {
-      const error = await served.client(ParticipantService).getParticipant({ contextId: "c1" }).catch((e: unknown) => e);
-      expect(errorDetails(error)).toMatchObject({ code: grpc.status.UNIMPLEMENTED, message: "GetParticipant is not implemented yet" });
+      const client = served.client(ParticipantService) as unknown as Record<string, (request: unknown) => unknown>;
+      for (const method of ParticipantService.methods) {
+        const call = client[method.localName];
+        if (call === undefined) throw new Error(`client has no ${method.localName}`);
+        const error =
+          method.methodKind === "bidi_streaming"
+            ? await (async () => {
+                for await (const _ of call((async function* () {})()) as AsyncIterable<unknown>) break;
+              })().catch((e: unknown) => e)
+            : await (call({}) as Promise<unknown>).catch((e: unknown) => e);
+        expect(errorDetails(error), method.name).toMatchObject({ code: grpc.status.UNIMPLEMENTED, message: `${method.name} is not implemented yet` });
+      }
+    });
+
+    it("returns UNIMPLEMENTED for a ParticipantService method its handlers leave out", async () => {
+      const participant: ParticipantServiceHandlers = {
+        async heartbeat() {
+          return create(HeartbeatResponseSchema);
+        },
+      };
+      const partial = await startTestServer({ handlers: { context: {}, participant } });
+      try {
+        const client = partial.client(ParticipantService);
+        expect((await client.heartbeat({})).$typeName).toBe("mplp.context.v1.HeartbeatResponse");
+        const error = await client.removeParticipant({}).catch((e: unknown) => e);
+        expect(errorDetails(error)).toMatchObject({ code: grpc.status.UNIMPLEMENTED, message: "RemoveParticipant is not implemented yet" });
+      } finally {
+        await partial.close();
+      }
     });
 
     it("returns INVALID_ARGUMENT with a BadRequest naming the request when the bytes do not decode", async () => {

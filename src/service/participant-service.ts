@@ -1,0 +1,296 @@
+/**
+ * ParticipantService's use cases. Membership changes lock the context row first: that lock orders
+ * joins and leaves, so the capacity check and participant_count stay exact under any concurrency.
+ * Each change is one revision with its events; a plain lease renewal is not a change.
+ */
+import { randomUUID } from "node:crypto";
+import { AppError } from "../domain/app-error.js";
+import { participantsFromJson, toJson } from "../domain/context-codec.js";
+import type { Context } from "../domain/context.js";
+import type { JsonObject } from "../domain/json.js";
+import { LIMITS } from "../domain/limits.js";
+import { decodePageToken, effectivePageSize, encodePageToken } from "../domain/page-token.js";
+import {
+  validateAdd,
+  validateBatchAdd,
+  validateParticipantFilter,
+  validateParticipantUpdate,
+  type ParticipantDraft,
+  type ParticipantFilterInput,
+  type ParticipantInput,
+  type ValidAdd,
+} from "../domain/participant-validation.js";
+import type { Participant, PresencePolicy } from "../domain/participant.js";
+import { authorize, forbidden, permissionsOf } from "../domain/permissions.js";
+import { Violations } from "../domain/validation.js";
+import { memberOf, readableContext } from "./access.js";
+import { storeCall, type Caller } from "./caller.js";
+import { checkRevision, commit, eventsOf, nextRevision, participantPayload } from "./changes.js";
+import type { Clock, ContextStore, ContextTx, RequestKey, StoreCall } from "./ports.js";
+
+export type { ParticipantFilterInput, ParticipantInput };
+
+export interface ParticipantPage {
+  readonly participants: readonly Participant[];
+  readonly nextPageToken: string;
+  readonly totalSize: number;
+}
+
+interface ListPosition {
+  readonly t: string;
+  readonly id: string;
+}
+
+function isListPosition(p: unknown): p is ListPosition {
+  const o = p as ListPosition | null;
+  return typeof o === "object" && o !== null && typeof o.t === "string" && !Number.isNaN(Date.parse(o.t)) && typeof o.id === "string";
+}
+
+function participantNotFound(contextId: string, participantId: string): AppError {
+  return new AppError("PARTICIPANT_NOT_FOUND", `participant ${participantId} not found in context ${contextId}`, {
+    metadata: { context_id: contextId, participant_id: participantId },
+  });
+}
+
+function checkIds(contextId: string, participantId: string, expectedRevision = 0): void {
+  const v = new Violations();
+  v.uuid("context_id", contextId);
+  v.uuid("participant_id", participantId);
+  if (!Number.isSafeInteger(expectedRevision) || expectedRevision < 0) v.add("expected_revision", "must be a non-negative integer");
+  v.throwIfAny();
+}
+
+/** The roles a participant holds: those given, or the context's default role when none were. */
+function effectiveRoles(context: Context, roles: readonly string[]): readonly string[] {
+  return roles.length > 0 ? roles : [context.accessControl.defaultRole];
+}
+
+/** FAILED_PRECONDITION when the context requires capabilities or roles the participant lacks. */
+function checkRequirements(context: Context, roles: readonly string[], capabilities: readonly string[], agentId: string): void {
+  const missingCapabilities = context.accessControl.requiredCapabilities.filter((c) => !capabilities.includes(c));
+  if (missingCapabilities.length > 0) {
+    throw new AppError("MISSING_CAPABILITY", `agent ${agentId} lacks the required capabilities ${missingCapabilities.join(", ")}`, {
+      metadata: { agent_id: agentId, missing: missingCapabilities.join(",") },
+    });
+  }
+  const missingRoles = context.accessControl.requiredRoles.filter((r) => !roles.includes(r));
+  if (missingRoles.length > 0) {
+    throw new AppError("MISSING_ROLE", `agent ${agentId} lacks the required roles ${missingRoles.join(", ")}`, {
+      metadata: { agent_id: agentId, missing: missingRoles.join(",") },
+    });
+  }
+}
+
+export class ParticipantService {
+  constructor(
+    private readonly store: ContextStore,
+    private readonly clock: Clock,
+    private readonly presence: PresencePolicy,
+  ) {}
+
+  async add(caller: Caller, input: { contextId: string; participant: ParticipantInput; requestId: string }): Promise<Participant> {
+    const [added] = await this.join(caller, validateAdd(input), "AddParticipant");
+    if (!added) throw new Error("a join of one participant returned none");
+    return added;
+  }
+
+  /** All or nothing: capacity is checked for the whole batch, and the batch is one revision. */
+  batchAdd(caller: Caller, input: { contextId: string; participants: readonly ParticipantInput[]; requestId: string }): Promise<Participant[]> {
+    return this.join(caller, validateBatchAdd(input), "BatchAddParticipants");
+  }
+
+  async get(caller: Caller, contextId: string, participantId: string): Promise<Participant> {
+    checkIds(contextId, participantId);
+    const call = storeCall(caller);
+    await readableContext(this.store, call, caller.principal, contextId, false);
+    const participant = await this.store.getParticipant(call, contextId, participantId);
+    if (participant === null) throw participantNotFound(contextId, participantId);
+    return participant;
+  }
+
+  async update(
+    caller: Caller,
+    input: { contextId: string; participantId: string; patch: ParticipantInput; updateMask: readonly string[]; expectedRevision: number },
+  ): Promise<Participant> {
+    checkIds(input.contextId, input.participantId, input.expectedRevision);
+    return this.withParticipant(caller, input.contextId, input.participantId, async (tx, context, current, now) => {
+      const member = await memberOf(tx, context, caller.principal);
+      const { fields, touchesRoles } = validateParticipantUpdate(current, input.patch, input.updateMask);
+      // Anyone may change its own name, capabilities and metadata; roles are the managers' call.
+      if (current.agentId !== caller.principal || touchesRoles) authorize(caller.principal, context, member, "MANAGE_PARTICIPANTS");
+      checkRevision(context, input.expectedRevision);
+      const roles = effectiveRoles(context, fields.roles);
+      checkRequirements(context, roles, fields.capabilities, current.agentId);
+      const next: Participant = { ...current, ...fields, roles, lastActivityAt: now };
+      await tx.updateParticipant(next);
+      const revised = nextRevision(context, now);
+      await commit(tx, revised, eventsOf(revised, "PARTICIPANT_UPDATED", [participantPayload(next)], caller.principal, ""));
+      return next;
+    });
+  }
+
+  async remove(caller: Caller, input: { contextId: string; participantId: string; reason: string }): Promise<void> {
+    checkIds(input.contextId, input.participantId);
+    const v = new Violations();
+    v.text("reason", input.reason, { max: LIMITS.reasonChars, multiline: true });
+    v.throwIfAny();
+    await this.withParticipant(caller, input.contextId, input.participantId, async (tx, context, current, now) => {
+      if (current.agentId !== caller.principal) {
+        authorize(caller.principal, context, await memberOf(tx, context, caller.principal), "MANAGE_PARTICIPANTS");
+      }
+      await tx.deleteParticipants(context.contextId, [current.participantId]);
+      const revised = nextRevision({ ...context, participantCount: context.participantCount - 1 }, now);
+      await commit(tx, revised, eventsOf(revised, "PARTICIPANT_LEFT", [participantPayload(current)], caller.principal, input.reason));
+    });
+  }
+
+  async list(
+    caller: Caller,
+    input: { contextId: string; pageSize: number; pageToken: string; filter: ParticipantFilterInput },
+  ): Promise<ParticipantPage> {
+    const v = new Violations();
+    v.uuid("context_id", input.contextId);
+    v.throwIfAny();
+    const filter = validateParticipantFilter(input.filter);
+    const limit = effectivePageSize(input.pageSize);
+    const query = { contextId: input.contextId, filter };
+    const position = decodePageToken(input.pageToken, query, isListPosition);
+    const call = storeCall(caller);
+    await readableContext(this.store, call, caller.principal, input.contextId, false);
+    const { participants, totalSize } = await this.store.listParticipants(call, {
+      contextId: input.contextId,
+      filter,
+      ...(position ? { after: { joinedAt: new Date(position.t), participantId: position.id } } : {}),
+      limit: limit + 1,
+    });
+    const page = participants.slice(0, limit);
+    const last = page[page.length - 1];
+    const nextPageToken =
+      participants.length > limit && last ? encodePageToken({ t: last.joinedAt.toISOString(), id: last.participantId }, query) : "";
+    return { participants: page, nextPageToken, totalSize };
+  }
+
+  /**
+   * Renews a presence lease. The common case — an ACTIVE participant renewing itself — is one
+   * UPDATE without the context lock; anything else (INACTIVE, someone else's) takes the locked path.
+   */
+  async heartbeat(caller: Caller, input: { contextId: string; participantId: string }): Promise<Participant> {
+    checkIds(input.contextId, input.participantId);
+    const now = this.clock.now();
+    const leaseExpiresAt = new Date(now.getTime() + this.presence.ttlMs);
+    const renewed = await this.store.renewLease(storeCall(caller), { ...input, agentId: caller.principal, now, leaseExpiresAt });
+    if (renewed !== null) return renewed;
+    return this.withParticipant(caller, input.contextId, input.participantId, async (tx, context, current) => {
+      if (current.agentId !== caller.principal) {
+        authorize(caller.principal, context, await memberOf(tx, context, caller.principal), "MANAGE_PARTICIPANTS");
+      }
+      const next: Participant = { ...current, status: "ACTIVE", inactiveSince: null, lastActivityAt: now, leaseExpiresAt };
+      await tx.updateParticipant(next);
+      if (current.status === "ACTIVE") return next;
+      // Coming back is a presence change: a revision, like going away was.
+      const revised = nextRevision(context, now);
+      await commit(tx, revised, eventsOf(revised, "PARTICIPANT_UPDATED", [participantPayload(next)], caller.principal, "present"));
+      return next;
+    });
+  }
+
+  private join(caller: Caller, valid: ValidAdd, method: string): Promise<Participant[]> {
+    return this.store.transaction(storeCall(caller), async (tx) => {
+      const key: RequestKey | undefined =
+        valid.requestId === "" ? undefined : { principal: caller.principal, requestId: valid.requestId, method };
+      if (key) {
+        const prior = await tx.claimRequest(key);
+        if (prior !== null) {
+          if (prior.method !== method) {
+            throw AppError.validation([{ field: "request_id", description: `was already used for ${prior.method}` }]);
+          }
+          return participantsFromJson(prior.result as JsonObject);
+        }
+      }
+      const context = await tx.lockContext(valid.contextId);
+      if (context === null) throw AppError.contextNotFound(valid.contextId);
+      await this.authorizeJoin(tx, caller, context, valid.drafts);
+      if (context.status !== "ACTIVE") {
+        throw new AppError("INVALID_STATE_TRANSITION", `context ${context.contextId} is ${context.status}: participants join ACTIVE contexts only`, {
+          metadata: { status: context.status },
+        });
+      }
+      for (const draft of valid.drafts) {
+        checkRequirements(context, effectiveRoles(context, draft.roles), draft.capabilities, draft.agentId);
+        if ((await tx.findMember(context.contextId, draft.agentId)) !== null) {
+          throw new AppError("PARTICIPANT_ALREADY_EXISTS", `agent ${draft.agentId} is already a participant of context ${context.contextId}`, {
+            metadata: { agent_id: draft.agentId, context_id: context.contextId },
+          });
+        }
+      }
+      const free = context.configuration.maxParticipants - context.participantCount;
+      if (valid.drafts.length > free) {
+        throw new AppError("CONTEXT_FULL", `context ${context.contextId} has ${Math.max(free, 0)} free places, ${valid.drafts.length} asked`, {
+          metadata: { max_participants: String(context.configuration.maxParticipants), participant_count: String(context.participantCount) },
+        });
+      }
+      const now = this.clock.now();
+      const joined = valid.drafts.map((draft) => this.newParticipant(context, draft, now));
+      await tx.insertParticipants(joined);
+      const revised = nextRevision({ ...context, participantCount: context.participantCount + joined.length }, now);
+      await commit(tx, revised, eventsOf(revised, "PARTICIPANT_JOINED", joined.map(participantPayload), caller.principal, ""));
+      if (key) await tx.saveRequestResult(key, toJson(joined));
+      return joined;
+    });
+  }
+
+  /**
+   * Adding others needs MANAGE_PARTICIPANTS. With join_policy OPEN a caller may add itself, but
+   * only with the default role: choosing its own roles would let anyone make itself admin.
+   */
+  private async authorizeJoin(tx: ContextTx, caller: Caller, context: Context, drafts: readonly ParticipantDraft[]): Promise<void> {
+    const member = await memberOf(tx, context, caller.principal);
+    if (permissionsOf(caller.principal, context, member).has("MANAGE_PARTICIPANTS")) return;
+    const { defaultRole, joinPolicy } = context.accessControl;
+    const selfJoin =
+      joinPolicy === "OPEN" &&
+      drafts.every((d) => d.agentId === caller.principal && (d.roles.length === 0 || (d.roles.length === 1 && d.roles[0] === defaultRole)));
+    if (!selfJoin) {
+      const why = joinPolicy === "OPEN" ? " (an OPEN context lets a principal add only itself, with the default role)" : "";
+      throw forbidden(caller.principal, context.contextId, "MANAGE_PARTICIPANTS", why);
+    }
+  }
+
+  private newParticipant(context: Context, draft: ParticipantDraft, now: Date): Participant {
+    return {
+      participantId: randomUUID(),
+      contextId: context.contextId,
+      agentId: draft.agentId,
+      participantType: draft.participantType,
+      displayName: draft.displayName,
+      status: "ACTIVE",
+      roles: effectiveRoles(context, draft.roles),
+      capabilities: draft.capabilities,
+      metadata: draft.metadata,
+      joinedAt: now,
+      lastActivityAt: now,
+      leaseExpiresAt: new Date(now.getTime() + this.presence.ttlMs),
+      inactiveSince: null,
+    };
+  }
+
+  /** Locks the context, then the participant, in that order (as every membership change does). */
+  private withParticipant<T>(
+    caller: Caller,
+    contextId: string,
+    participantId: string,
+    work: (tx: ContextTx, context: Context, participant: Participant, now: Date) => Promise<T>,
+  ): Promise<T> {
+    return this.store.transaction(storeCall(caller), async (tx) => {
+      const context = await tx.lockContext(contextId);
+      if (context === null) throw AppError.contextNotFound(contextId);
+      const participant = await tx.lockParticipant(contextId, participantId);
+      if (participant === null) {
+        // Someone who may not read the context must not learn which participants it has.
+        authorize(caller.principal, context, await memberOf(tx, context, caller.principal), "READ");
+        throw participantNotFound(contextId, participantId);
+      }
+      return work(tx, context, participant, this.clock.now());
+    });
+  }
+}

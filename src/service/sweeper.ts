@@ -1,0 +1,154 @@
+/**
+ * Expiry, run by every instance on a timer: lapsed leases → INACTIVE, long-INACTIVE participants
+ * → removed, idle contexts → TERMINATED, terminated contexts → deleted after their cleanup delay.
+ *
+ * Safe with many instances: candidates are found without locks, then each context is locked with
+ * SKIP LOCKED and its condition re-checked under the lock, so one change happens once (another
+ * sweeper skips the context, or finds the condition gone). An instance that dies mid-pass rolls
+ * back, and the next pass anywhere picks the work up: deadlines are absolute times in the database.
+ */
+import { expiryOf, type Context } from "../domain/context.js";
+import type { Participant, PresencePolicy } from "../domain/participant.js";
+import type { Logger } from "../logger.js";
+import { commit, contextPayload, eventsOf, nextSystemRevision, participantPayload, SYSTEM_ACTOR } from "./changes.js";
+import type { Clock, ContextStore, ContextTx } from "./ports.js";
+
+export interface SweeperOptions {
+  readonly intervalMs: number;
+  /** Most contexts per kind of expiry in one pass. */
+  readonly batchSize: number;
+}
+
+/** What one pass did. */
+export interface SweepCounts {
+  lapsed: number;
+  removed: number;
+  terminated: number;
+  deleted: number;
+}
+
+/** Participants changed per context in one transaction, at most: a huge backlog is taken in slices. */
+const PARTICIPANTS_PER_CONTEXT = 1000;
+
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly store: ContextStore,
+    private readonly clock: Clock,
+    private readonly presence: PresencePolicy,
+    private readonly options: SweeperOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Sweeps every intervalMs until stop(); a pass never overlaps the previous one. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule();
+  }
+
+  /** Stops the timer and waits for a pass in progress to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass over every kind of expiry. */
+  async sweepOnce(): Promise<SweepCounts> {
+    const counts: SweepCounts = { lapsed: 0, removed: 0, terminated: 0, deleted: 0 };
+    const now = this.clock.now();
+    const { batchSize } = this.options;
+    const cutoff = new Date(now.getTime() - this.presence.activityTimeoutMs);
+    for (const id of await this.store.sweep.contextsWithLapsedLeases(now, batchSize)) {
+      counts.lapsed += await this.inContext(id, (tx, context) => this.lapse(tx, context, now));
+    }
+    for (const id of await this.store.sweep.contextsWithExpiredParticipants(cutoff, batchSize)) {
+      counts.removed += await this.inContext(id, (tx, context) => this.removeExpired(tx, context, cutoff, now));
+    }
+    for (const id of await this.store.sweep.expiredContexts(now, batchSize)) {
+      counts.terminated += await this.inContext(id, (tx, context) => this.expire(tx, context, now));
+    }
+    for (const id of await this.store.sweep.contextsDueForCleanup(now, batchSize)) {
+      counts.deleted += await this.inContext(id, (tx, context) => this.cleanUp(tx, context, now));
+    }
+    return counts;
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.running = this.sweepOnce()
+        .then((counts) => {
+          if (counts.lapsed + counts.removed + counts.terminated + counts.deleted > 0) this.logger.info({ ...counts }, "sweep");
+        })
+        .catch((error: unknown) => this.logger.warn({ err: error }, "sweep failed; retrying next pass"))
+        .finally(() => {
+          if (!this.stopped) this.schedule();
+        });
+    }, this.options.intervalMs);
+    // The sweeper alone never keeps the process alive.
+    this.timer.unref();
+  }
+
+  /** Runs `work` on one context locked with SKIP LOCKED; 0 when another transaction holds it. */
+  private async inContext(contextId: string, work: (tx: ContextTx, context: Context) => Promise<number>): Promise<number> {
+    try {
+      return await this.store.transaction({}, async (tx) => {
+        const context = await tx.lockContext(contextId, { skipLocked: true });
+        return context === null ? 0 : work(tx, context);
+      });
+    } catch (error) {
+      this.logger.warn({ err: error, contextId }, "sweep of a context failed; retrying next pass");
+      return 0;
+    }
+  }
+
+  private async lapse(tx: ContextTx, context: Context, now: Date): Promise<number> {
+    const lapsed = await tx.lapsedParticipants(context.contextId, now, PARTICIPANTS_PER_CONTEXT);
+    if (lapsed.length === 0) return 0;
+    // inactive_since is when the lease lapsed, not when we noticed: restarts never extend it.
+    const inactive: Participant[] = lapsed.map((p) => ({ ...p, status: "INACTIVE", inactiveSince: p.leaseExpiresAt }));
+    for (const p of inactive) await tx.updateParticipant(p);
+    const revised = nextSystemRevision(context, now);
+    await commit(tx, revised, eventsOf(revised, "PARTICIPANT_UPDATED", inactive.map(participantPayload), SYSTEM_ACTOR, "lease expired"));
+    return inactive.length;
+  }
+
+  private async removeExpired(tx: ContextTx, context: Context, cutoff: Date, now: Date): Promise<number> {
+    const expired = await tx.expiredParticipants(context.contextId, cutoff, PARTICIPANTS_PER_CONTEXT);
+    if (expired.length === 0) return 0;
+    await tx.deleteParticipants(context.contextId, expired.map((p) => p.participantId));
+    const revised = nextSystemRevision({ ...context, participantCount: context.participantCount - expired.length }, now);
+    await commit(tx, revised, eventsOf(revised, "PARTICIPANT_LEFT", expired.map(participantPayload), SYSTEM_ACTOR, "expired"));
+    return expired.length;
+  }
+
+  /**
+   * Terminates a context idle past expires_at. A participant holding a live lease counts as
+   * activity: the context is then kept, its expiry moved on from now, without a revision
+   * (nothing about it changed but the bookkeeping of when it was last used).
+   */
+  private async expire(tx: ContextTx, context: Context, now: Date): Promise<number> {
+    if (context.status === "TERMINATED" || context.expiresAt === null || context.expiresAt > now) return 0;
+    if ((await tx.latestPresence(context.contextId, now)) !== null) {
+      await tx.updateContext({ ...context, lastActivityAt: now, expiresAt: expiryOf(context.configuration, now) });
+      return 0;
+    }
+    const revised = nextSystemRevision({ ...context, status: "TERMINATED", terminatedAt: context.expiresAt }, now);
+    await commit(tx, revised, eventsOf(revised, "CONTEXT_STATUS_CHANGED", [contextPayload(revised)], SYSTEM_ACTOR, "expired"));
+    return 1;
+  }
+
+  private async cleanUp(tx: ContextTx, context: Context, now: Date): Promise<number> {
+    const { autoCleanup, cleanupDelayMs } = context.configuration;
+    if (context.status !== "TERMINATED" || !autoCleanup || context.terminatedAt === null) return 0;
+    if (context.terminatedAt.getTime() + cleanupDelayMs > now.getTime()) return 0;
+    await tx.deleteContext(context.contextId);
+    const gone = nextSystemRevision(context, now);
+    await tx.appendEvents(eventsOf(gone, "CONTEXT_DELETED", [contextPayload(gone)], SYSTEM_ACTOR, "cleanup"));
+    return 1;
+  }
+}
