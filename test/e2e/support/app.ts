@@ -28,12 +28,18 @@ export function startTestApp(env: Readonly<Record<string, string>>): Promise<App
   return startApp(config, silentLogger());
 }
 
+/** Per-suite settings for describeOnApps. */
+export interface AppSuiteOptions {
+  /** Environment overrides for the app of this suite (e.g. a short PRESENCE_TTL_MS). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /**
  * Declares `suite` on PGlite and on Postgres (skipped with a warning when Postgres is down on a
  * dev machine, failing under CI). One app per run for the whole file; tables emptied before each test.
  * Call it with `await` at the top level of a test file.
  */
-export async function describeOnApps(name: string, suite: (under: AppUnderTest) => void): Promise<void> {
+export async function describeOnApps(name: string, suite: (under: AppUnderTest) => void, options: AppSuiteOptions = {}): Promise<void> {
   const postgresUp = await postgresAvailable();
   for (const kind of ["pglite", "postgres"] as const) {
     describe.skipIf(kind === "postgres" && !postgresUp)(`${name} (${kind === "pglite" ? "PGlite" : "Postgres"})`, () => {
@@ -42,7 +48,8 @@ export async function describeOnApps(name: string, suite: (under: AppUnderTest) 
       let clients: Array<{ close(): void }> = [];
       beforeAll(async () => {
         if (kind === "postgres") empty = await createTestPostgresDatabase();
-        app = await startTestApp(empty ? { DATABASE_URL: empty.url, DATABASE_POOL_MAX: "4" } : { PGLITE_DATA_DIR: "memory://" });
+        const database: Record<string, string> = empty ? { DATABASE_URL: empty.url, DATABASE_POOL_MAX: "4" } : { PGLITE_DATA_DIR: "memory://" };
+        app = await startTestApp({ ...database, ...options.env });
       });
       afterAll(async () => {
         await app?.stop();
