@@ -28,7 +28,7 @@ import { Violations } from "../domain/validation.js";
 import { memberOf, readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
 import { checkRevision, commit, contextPayload, eventsOf, nextRevision } from "./changes.js";
-import type { Clock, ContextStore, ContextTx, RequestKey, StoreCall } from "./ports.js";
+import type { Clock, ContextStore, ContextTx, RequestKey } from "./ports.js";
 
 export type { Caller, ContextFilterInput, ContextStatistics };
 

@@ -26,7 +26,7 @@ import { Violations } from "../domain/validation.js";
 import { memberOf, readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
 import { checkRevision, commit, eventsOf, nextRevision, participantPayload } from "./changes.js";
-import type { Clock, ContextStore, ContextTx, RequestKey, StoreCall } from "./ports.js";
+import type { Clock, ContextStore, ContextTx, RequestKey } from "./ports.js";
 
 export type { ParticipantFilterInput, ParticipantInput };
 
