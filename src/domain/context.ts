@@ -92,6 +92,10 @@ export interface Context extends ContextSpec {
   readonly expiresAt: Date | null;
   /** When the status became TERMINATED (auto-cleanup counts from here); null before. */
   readonly terminatedAt: Date | null;
+  /** Events up to this revision are compacted away (0 = none): older history is gone. */
+  readonly compactRevision: number;
+  /** The revision of the newest stored snapshot of the shared state (replays start there). */
+  readonly stateSnapshotRevision: number;
 }
 
 /** ListContexts' filter; an absent field matches everything. */

@@ -4,6 +4,7 @@
  */
 import type { Context } from "./context.js";
 import type { Participant } from "./participant.js";
+import type { StateChangeSet } from "./shared-state.js";
 
 export const EVENT_NAMES = {
   CONTEXT_CREATED: "context.created",
@@ -19,10 +20,11 @@ export const EVENT_NAMES = {
 export type ContextEventType = keyof typeof EVENT_NAMES;
 export const EVENT_TYPES = Object.keys(EVENT_NAMES) as ContextEventType[];
 
-/** What an event carries: the context or the participant after the change (state changes join later). */
+/** What an event carries: the context or the participant after the change, or the state changes applied. */
 export type EventPayload =
   | { readonly kind: "context"; readonly context: Context }
-  | { readonly kind: "participant"; readonly participant: Participant };
+  | { readonly kind: "participant"; readonly participant: Participant }
+  | { readonly kind: "state"; readonly state: StateChangeSet };
 
 export interface ContextEvent {
   readonly contextId: string;

@@ -55,3 +55,21 @@ export interface SharedState {
 export function emptySharedState(): SharedState {
   return { variables: {}, resources: {}, dependencies: [], goals: [] };
 }
+
+/** One ordered change to `variables`, at a dotted path ("plan.step"). */
+export type StateChange =
+  | { readonly operation: "SET"; readonly path: string; readonly value: JsonValue }
+  | { readonly operation: "DELETE"; readonly path: string };
+
+/** The parts of shared state UpdateSharedState replaces whole, named by its update_mask. */
+export const REPLACEABLE_PARTS = ["resources", "dependencies", "goals"] as const;
+export type ReplaceablePart = (typeof REPLACEABLE_PARTS)[number];
+
+/** What one UpdateSharedState applied: the payload of its STATE_CHANGED event, enough to replay it. */
+export interface StateChangeSet {
+  readonly changes: readonly StateChange[];
+  /** Each replaced part's new value (only the parts named in the mask). */
+  readonly replace: Partial<Pick<SharedState, ReplaceablePart>>;
+  /** The state's checksum after the change. */
+  readonly checksum: string;
+}

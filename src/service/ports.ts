@@ -37,10 +37,20 @@ export interface StoredResult {
  */
 export interface ContextTx {
   /**
-   * Reads a context (without shared state) and locks its row (SELECT … FOR UPDATE); null if absent.
-   * With `skipLocked` (the sweepers), a row another transaction holds is skipped: null as well.
+   * Reads a context and locks its row (SELECT … FOR UPDATE); null if absent. Without shared state
+   * unless `withState`. With `skipLocked` (the sweepers), a row another transaction holds is
+   * skipped: null as well.
    */
-  lockContext(contextId: string, options?: { readonly skipLocked?: boolean }): Promise<Context | null>;
+  lockContext(contextId: string, options?: { readonly skipLocked?: boolean; readonly withState?: boolean }): Promise<Context | null>;
+  /** Writes a context's shared state (the caller bumps the revision with updateContext). */
+  updateSharedState(contextId: string, state: SharedState): Promise<void>;
+  /** Stores the state as it is at `revision`, a base for reading older revisions by replay. */
+  saveStateSnapshot(contextId: string, revision: number, state: SharedState): Promise<void>;
+  /**
+   * Drops a context's events with revision <= upTo, and its snapshots older than the newest one
+   * at or before upTo (still needed as a replay base); records compact_revision = upTo.
+   */
+  compactHistory(contextId: string, upTo: number): Promise<void>;
   /** Inserts a new context. The owner already having that name (not TERMINATED) → AppError CONTEXT_EXISTS. */
   insertContext(context: Context & { readonly sharedState: SharedState }): Promise<void>;
   /** Writes every column of an existing context but shared state and created_at; name clash → CONTEXT_EXISTS. */
@@ -114,6 +124,10 @@ export interface SweepCandidates {
   expiredContexts(now: Date, limit: number): Promise<string[]>;
   /** TERMINATED contexts with configuration.autoCleanup whose terminated_at + cleanupDelayMs <= now. */
   contextsDueForCleanup(now: Date, limit: number): Promise<string[]>;
+  /** Contexts whose revision - compact_revision > retention + slack (compacting in slices, not every revision). */
+  contextsToCompact(retention: number, slack: number, limit: number): Promise<string[]>;
+  /** Deletes the events of contexts that no longer exist, written before `olderThan`; returns how many rows went. */
+  purgeDeletedContextEvents(olderThan: Date, limit: number): Promise<number>;
 }
 
 /** A page of ListContexts, as the store sees it. */
@@ -155,6 +169,24 @@ export interface ContextStore {
    */
   renewLease(call: StoreCall, renewal: LeaseRenewal): Promise<Participant | null>;
   readonly sweep: SweepCandidates;
+  /** The newest snapshot at or before `revision`; null when none is stored. */
+  stateSnapshotAtOrBefore(call: StoreCall, contextId: string, revision: number): Promise<{ revision: number; state: SharedState } | null>;
+  /** The STATE_CHANGED events with after < revision <= upTo, in order. */
+  stateChangesBetween(call: StoreCall, contextId: string, after: number, upTo: number): Promise<ContextEvent[]>;
+  /** The current revision of each of these contexts that still exists (absent = deleted). */
+  heads(call: StoreCall, contextIds: readonly string[]): Promise<Map<string, number>>;
+}
+
+/**
+ * "Context X reached revision N", rung after every commit, heard by every instance's watch hub:
+ * through Redis pub/sub with REDIS_URL, in-process otherwise. Only a hint — a lost ring is made
+ * good by the hub's periodic check of the database heads — so ring() never fails a caller.
+ */
+export interface Doorbell {
+  ring(contextId: string, revision: number): void;
+  /** Calls `listener` for every ring, from any instance; returns the unsubscribe. */
+  subscribe(listener: (contextId: string, revision: number) => void): () => void;
+  close(): Promise<void>;
 }
 
 /** The time, so tests can move it. Dates have millisecond precision, as stored. */

@@ -16,7 +16,7 @@ import type {
 import { contextFromJson, contextToJson, participantFromJson, participantToJson } from "../domain/context-codec.js";
 import type { ContextEvent, ContextEventType, EventPayload } from "../domain/event.js";
 import type { JsonObject, JsonValue } from "../domain/json.js";
-import type { SharedState } from "../domain/shared-state.js";
+import type { SharedState, StateChange, StateChangeSet } from "../domain/shared-state.js";
 import { contexts, type contextEvents } from "./schema.js";
 
 export type ContextRow = typeof contexts.$inferSelect;
@@ -58,7 +58,8 @@ function metadataOf(m: ContextMetadata): ContextMetadata {
   return { tags: [...m.tags], category: m.category, priority: m.priority, customData: m.customData };
 }
 
-function sharedStateOf(s: SharedState): SharedState {
+/** The shared state's four parts, picked so nothing stray is stored (also used for snapshots). */
+export function sharedStateOf(s: SharedState): SharedState {
   return { variables: s.variables, resources: s.resources, dependencies: s.dependencies, goals: s.goals };
 }
 
@@ -84,6 +85,9 @@ export function contextUpdateValues(context: Context) {
     expiresAt: context.expiresAt,
     // The service owns terminated_at (the cleanup delay counts from it): written as it comes.
     terminatedAt: context.terminatedAt,
+    // Retention bookkeeping the service keeps (compaction, snapshots): written as it comes too.
+    compactRevision: context.compactRevision,
+    stateSnapshotRevision: context.stateSnapshotRevision,
   } satisfies Partial<ContextInsert>;
 }
 
@@ -117,6 +121,8 @@ export function contextFromRow(row: Omit<ContextRow, "sharedState"> & { sharedSt
     lastActivityAt: row.lastActivityAt,
     expiresAt: row.expiresAt,
     terminatedAt: row.terminatedAt,
+    compactRevision: row.compactRevision,
+    stateSnapshotRevision: row.stateSnapshotRevision,
   };
   return row.sharedState === undefined ? context : { ...context, sharedState: row.sharedState };
 }
@@ -128,7 +134,37 @@ function payloadToJson(payload: EventPayload): JsonObject {
       return { kind: "context", context: contextToJson(payload.context) };
     case "participant":
       return { kind: "participant", participant: participantToJson(payload.participant) };
+    case "state":
+      return { kind: "state", state: stateChangeSetToJson(payload.state) };
   }
+}
+
+/**
+ * A STATE_CHANGED payload as jsonb: its JSON values as they are (no dates inside), fields picked
+ * so the stored shape is exactly the domain's. Replaying it must reproduce the state and its
+ * checksum, so nothing is normalised here.
+ */
+function stateChangeSetToJson(set: StateChangeSet): JsonObject {
+  const changes = set.changes.map((c: StateChange): JsonObject =>
+    c.operation === "SET" ? { operation: "SET", path: c.path, value: c.value } : { operation: "DELETE", path: c.path },
+  );
+  const replace: Record<string, unknown> = {};
+  if (set.replace.resources !== undefined) replace["resources"] = set.replace.resources;
+  if (set.replace.dependencies !== undefined) replace["dependencies"] = set.replace.dependencies;
+  if (set.replace.goals !== undefined) replace["goals"] = set.replace.goals;
+  // Resources, dependencies and goals are plain JSON data typed as interfaces (no index signature).
+  return { changes, replace: replace as JsonObject, checksum: set.checksum };
+}
+
+/** The stored STATE_CHANGED payload back; its shape is checked, its values trusted (only this code writes them). */
+function stateChangeSetFromJson(json: JsonObject): StateChangeSet | null {
+  const { changes, replace, checksum } = json;
+  if (!Array.isArray(changes) || !isObject(replace) || typeof checksum !== "string") return null;
+  return {
+    changes: changes as unknown as StateChange[],
+    replace: replace as unknown as StateChangeSet["replace"],
+    checksum,
+  };
 }
 
 function isObject(value: JsonValue | undefined): value is JsonObject {
@@ -142,6 +178,11 @@ function payloadFromJson(json: JsonValue): EventPayload {
     const participant = json["participant"];
     if (json["kind"] === "participant" && isObject(participant)) {
       return { kind: "participant", participant: participantFromJson(participant) };
+    }
+    const state = json["state"];
+    if (json["kind"] === "state" && isObject(state)) {
+      const set = stateChangeSetFromJson(state);
+      if (set !== null) return { kind: "state", state: set };
     }
   }
   // Only this code writes the column: an unknown shape means a newer writer or corruption.

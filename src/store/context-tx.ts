@@ -1,9 +1,10 @@
 /**
- * The ContextTx port (service/ports.ts) on one drizzle transaction: contexts, events, request
- * keys and participants. Statements fail as AppErrors (toStoreError), so the service's work sees
+ * The ContextTx port (service/ports.ts) on one drizzle transaction: contexts, shared state and
+ * its snapshots (SQL in state-queries.ts), events, request keys and participants. Statements fail as AppErrors (toStoreError), so the service's work sees
  * CONTEXT_EXISTS or PARTICIPANT_ALREADY_EXISTS and may decide what to do before the rollback.
  */
 import { and, eq, sql } from "drizzle-orm";
+import type { LockConfig } from "drizzle-orm/pg-core";
 import { AppError } from "../domain/app-error.js";
 import type { Context } from "../domain/context.js";
 import type { ContextEvent } from "../domain/event.js";
@@ -11,7 +12,14 @@ import type { JsonValue } from "../domain/json.js";
 import type { Participant } from "../domain/participant.js";
 import type { SharedState } from "../domain/shared-state.js";
 import type { Clock, ContextTx, RequestKey, StoreCall, StoredResult } from "../service/ports.js";
-import { contextColumnsWithoutState, contextFromRow, contextInsertValues, contextUpdateValues, eventInsertValues } from "./context-rows.js";
+import {
+  contextColumnsWithoutState,
+  contextColumnsWithState,
+  contextFromRow,
+  contextInsertValues,
+  contextUpdateValues,
+  eventInsertValues,
+} from "./context-rows.js";
 import type { AppTransaction } from "./executor.js";
 import {
   deleteParticipantRows,
@@ -25,6 +33,7 @@ import {
 } from "./participant-queries.js";
 import { contextEvents, contexts, requestKeys } from "./schema.js";
 import { toStoreError } from "./sql-errors.js";
+import { compactContextHistory, insertStateSnapshot, writeSharedState } from "./state-queries.js";
 
 /** How long an idempotency key holds: a retry after this does the work again. */
 const REQUEST_KEY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -57,18 +66,33 @@ export class PgContextTx implements ContextTx {
     }
   }
 
-  async lockContext(contextId: string, options: { readonly skipLocked?: boolean } = {}): Promise<Context | null> {
+  async lockContext(
+    contextId: string,
+    options: { readonly skipLocked?: boolean; readonly withState?: boolean } = {},
+  ): Promise<Context | null> {
+    // SKIP LOCKED: a sweeper passes over a context another transaction (a request, or a
+    // sweeper in another instance) holds, rather than queueing behind it.
+    const lock: LockConfig = options.skipLocked === true ? { skipLocked: true } : {};
+    const where = eq(contexts.contextId, contextId);
     const rows = await this.run(() =>
-      this.tx
-        .select(contextColumnsWithoutState)
-        .from(contexts)
-        .where(eq(contexts.contextId, contextId))
-        // SKIP LOCKED: a sweeper passes over a context another transaction (a request, or a
-        // sweeper in another instance) holds, rather than queueing behind it.
-        .for("update", options.skipLocked === true ? { skipLocked: true } : {}),
+      options.withState === true
+        ? this.tx.select(contextColumnsWithState).from(contexts).where(where).for("update", lock)
+        : this.tx.select(contextColumnsWithoutState).from(contexts).where(where).for("update", lock),
     );
     const row = rows[0];
     return row === undefined ? null : contextFromRow(row);
+  }
+
+  async updateSharedState(contextId: string, state: SharedState): Promise<void> {
+    await this.run(() => writeSharedState(this.tx, contextId, state));
+  }
+
+  async saveStateSnapshot(contextId: string, revision: number, state: SharedState): Promise<void> {
+    await this.run(() => insertStateSnapshot(this.tx, { contextId, revision, state, createdAt: this.clock.now() }));
+  }
+
+  async compactHistory(contextId: string, upTo: number): Promise<void> {
+    await this.run(() => compactContextHistory(this.tx, contextId, upTo));
   }
 
   async insertContext(context: Context & { readonly sharedState: SharedState }): Promise<void> {

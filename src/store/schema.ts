@@ -65,6 +65,14 @@ export const contexts = pgTable(
     expiresAt: timestampMs("expires_at"),
     /** When the status became TERMINATED: auto-cleanup deletes the row cleanup_delay_ms later. */
     terminatedAt: timestampMs("terminated_at"),
+    /**
+     * Events up to this revision are compacted away (0: none yet). The service sets it (through
+     * compactHistory or updateContext); the store writes it verbatim. Not indexed: see
+     * contextsToCompact in sweep-queries.ts for why its sweep scans contexts.
+     */
+    compactRevision: bigint("compact_revision", { mode: "number" }).notNull().default(0),
+    /** The revision of the newest row in state_snapshots for this context (0: none), as the service sets it. */
+    stateSnapshotRevision: bigint("state_snapshot_revision", { mode: "number" }).notNull().default(0),
   },
   (t) => [
     // A name is unique among an owner's live contexts; terminating one frees its name.
@@ -151,7 +159,36 @@ export const contextEvents = pgTable(
     reason: text("reason").notNull(),
     payload: jsonb("payload").$type<JsonValue>().notNull(),
   },
-  (t) => [primaryKey({ name: "context_events_pkey", columns: [t.contextId, t.revision, t.seq] })],
+  (t) => [
+    primaryKey({ name: "context_events_pkey", columns: [t.contextId, t.revision, t.seq] }),
+    // purgeDeletedContextEvents starts from the CONTEXT_DELETED events (one per deleted context,
+    // gone once purged), oldest first. Partial, so it stays as small as the backlog of deleted
+    // contexts, where an index on every event's occurred_at would grow with all retained history
+    // and make each purge pass walk the old events of live contexts.
+    index("context_events_deleted_at_idx").on(t.occurredAt).where(sql`${t.type} = 'CONTEXT_DELETED'`),
+  ],
+);
+
+/**
+ * The shared state as it was at a revision: a base that GetSharedState replays STATE_CHANGED
+ * events onto, so reading an old revision costs at most the events since one snapshot. Rows go
+ * with their context (ON DELETE CASCADE); compactHistory drops those no longer needed as a base.
+ */
+export const stateSnapshots = pgTable(
+  "state_snapshots",
+  {
+    contextId: uuid("context_id").notNull(),
+    revision: bigint("revision", { mode: "number" }).notNull(),
+    state: jsonb("state").$type<SharedState>().notNull(),
+    createdAt: timestampMs("created_at").notNull(),
+  },
+  (t) => [
+    // Also serves "the newest at or before revision N" (a backward scan of one context's range).
+    primaryKey({ name: "state_snapshots_pkey", columns: [t.contextId, t.revision] }),
+    foreignKey({ name: "state_snapshots_context_id_fkey", columns: [t.contextId], foreignColumns: [contexts.contextId] }).onDelete(
+      "cascade",
+    ),
+  ],
 );
 
 /**

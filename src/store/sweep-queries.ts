@@ -7,7 +7,7 @@
 import { and, eq, lte, ne, sql } from "drizzle-orm";
 import type { SweepCandidates } from "../service/ports.js";
 import type { AppDatabase } from "./database.js";
-import { contexts, participants } from "./schema.js";
+import { contextEvents, contexts, participants } from "./schema.js";
 import { toStoreError } from "./sql-errors.js";
 
 async function ids(query: Promise<readonly { contextId: string }[]>): Promise<string[]> {
@@ -77,5 +77,76 @@ export class PgSweepCandidates implements SweepCandidates {
         )
         .limit(limit),
     );
+  }
+
+  /**
+   * Contexts whose history runs more than retention + slack revisions past compact_revision. No
+   * index: a predicate comparing two columns of a row against a parameter would need an expression
+   * index on (revision - compact_revision), and that index would change on every revision of every
+   * context, a write cost paid by every UpdateSharedState for a sweep that runs now and then. So
+   * this is a sequential scan of contexts (EXPLAIN: Seq Scan on contexts, Filter: (revision -
+   * compact_revision) > $1, under a Limit), proportional to the number of contexts, not events.
+   */
+  contextsToCompact(retention: number, slack: number, limit: number): Promise<string[]> {
+    return ids(
+      this.db
+        .select({ contextId: contexts.contextId })
+        .from(contexts)
+        .where(sql`${contexts.revision} - ${contexts.compactRevision} > ${retention + slack}::bigint`)
+        .limit(limit),
+    );
+  }
+
+  /**
+   * Deletes up to `limit` events, written before `olderThan`, of contexts that no longer exist.
+   *
+   * Deleted contexts are found from their CONTEXT_DELETED events (the service writes one whenever
+   * it deletes a context) through the small partial index context_events_deleted_at_idx, rather
+   * than by scanning events by occurred_at: that range holds every retained event of every live
+   * context too, and each pass would walk all of it. Each deleted context's events are then a
+   * range of context_events_pkey. A context row still present (never the case for a uuid that was
+   * deleted, but cheap to check) keeps its events.
+   *
+   * Two statements, so the CONTEXT_DELETED event — the only way to find the context again — goes
+   * only once nothing else of its context is left: first the other events, then the markers of
+   * contexts with nothing else remaining, within what is left of the limit. A limit that stops
+   * part-way leaves the rest, still findable, for the next pass.
+   */
+  async purgeDeletedContextEvents(olderThan: Date, limit: number): Promise<number> {
+    if (limit <= 0) return 0;
+    const before = sql`${olderThan.toISOString()}::timestamptz`;
+    const gone = sql`m.type = 'CONTEXT_DELETED' and m.occurred_at < ${before}
+      and not exists (select 1 from contexts c where c.context_id = m.context_id)`;
+    try {
+      const others = await this.db
+        .delete(contextEvents)
+        .where(
+          sql`(${contextEvents.contextId}, ${contextEvents.revision}, ${contextEvents.seq}) in (
+            select e.context_id, e.revision, e.seq
+            from (select m.context_id from context_events m where ${gone} order by m.occurred_at limit ${limit}) d
+            cross join lateral (
+              select x.context_id, x.revision, x.seq from context_events x
+              where x.context_id = d.context_id and x.occurred_at < ${before} and x.type <> 'CONTEXT_DELETED'
+              order by x.revision, x.seq limit ${limit}
+            ) e
+            limit ${limit})`,
+        )
+        .returning({ contextId: contextEvents.contextId });
+      const left = limit - others.length;
+      if (left === 0) return others.length;
+      const markers = await this.db
+        .delete(contextEvents)
+        .where(
+          sql`(${contextEvents.contextId}, ${contextEvents.revision}, ${contextEvents.seq}) in (
+            select m.context_id, m.revision, m.seq from context_events m
+            where ${gone}
+              and not exists (select 1 from context_events x where x.context_id = m.context_id and x.type <> 'CONTEXT_DELETED')
+            order by m.occurred_at limit ${left})`,
+        )
+        .returning({ contextId: contextEvents.contextId });
+      return others.length + markers.length;
+    } catch (error) {
+      throw toStoreError(error);
+    }
   }
 }

@@ -52,6 +52,8 @@ await describeOnStores(PgContextStore.name, (under) => {
         updatedAt: at(5_001),
         lastActivityAt: at(5_002),
         expiresAt: null,
+        compactRevision: 4,
+        stateSnapshotRevision: 6,
       };
       await store().transaction({}, async (tx) => {
         expect(await tx.lockContext(created.contextId)).not.toBeNull();

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context } from "../../src/domain/context.js";
 import type { ContextEvent } from "../../src/domain/event.js";
-import type { SharedState } from "../../src/domain/shared-state.js";
+import type { SharedState, StateChangeSet } from "../../src/domain/shared-state.js";
 
 /** A fixed instant with a non-zero millisecond part, so precision loss would show. */
 export const BASE = Date.UTC(2025, 0, 15, 12, 0, 0, 123);
@@ -69,6 +69,8 @@ export function makeContext(overrides: Partial<Omit<NewContext, "accessControl">
     lastActivityAt: createdAt,
     expiresAt: new Date(createdAt.getTime() + 3_600_000),
     terminatedAt: null,
+    compactRevision: 0,
+    stateSnapshotRevision: 0,
     ...rest,
   };
 }
@@ -90,5 +92,31 @@ export function event(contextId: string, revision: number, seq: number, context:
     occurredAt: at(revision * 1000 + seq),
     reason: `r${revision}.${seq}`,
     payload: { kind: "context", context },
+  };
+}
+
+/** A change set using every kind of change and replacement, with JSON values of every type. */
+export const CHANGE_SET: StateChangeSet = {
+  changes: [
+    { operation: "SET", path: "plan.step", value: { n: 3, list: [1, "two", null, false], empty: {} } },
+    { operation: "SET", path: "nothing", value: null },
+    { operation: "DELETE", path: "ok" },
+  ],
+  replace: { resources: STATE.resources, goals: [] },
+  checksum: "sha256:0f1e2d",
+};
+
+/** A STATE_CHANGED event at (revision, seq) carrying `state` (CHANGE_SET by default). */
+export function stateEvent(contextId: string, revision: number, seq: number, state: StateChangeSet = CHANGE_SET): ContextEvent {
+  return {
+    contextId,
+    revision,
+    seq,
+    eventId: randomUUID(),
+    type: "STATE_CHANGED",
+    actor: "alice",
+    occurredAt: at(revision * 1000 + seq),
+    reason: "",
+    payload: { kind: "state", state },
   };
 }

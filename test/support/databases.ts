@@ -11,7 +11,7 @@ import postgres from "postgres";
 import { afterAll, beforeAll, beforeEach, describe } from "vitest";
 import { silentLogger } from "../../src/logger.js";
 import { openDatabase, type Database } from "../../src/store/database.js";
-import { contextEvents, contexts, participants, requestKeys } from "../../src/store/schema.js";
+import { contextEvents, contexts, participants, requestKeys, stateSnapshots } from "../../src/store/schema.js";
 
 /** The server test databases are created on; the URL's own database is only used to create and drop. */
 export const TEST_DATABASE_URL = process.env["TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -128,6 +128,7 @@ export function postgresAvailable(): Promise<boolean> {
 /** Empties every table, so each test starts from nothing (query builder: works on both drivers). */
 export async function resetDatabase(database: Database): Promise<void> {
   await database.db.delete(participants);
+  await database.db.delete(stateSnapshots);
   await database.db.delete(contextEvents);
   await database.db.delete(requestKeys);
   await database.db.delete(contexts);
