@@ -124,18 +124,21 @@ function validateRequestId(v: Violations, field: string, requestId: string): voi
   if (requestId !== "") v.text(field, requestId, { min: 1, max: LIMITS.requestIdChars });
 }
 
-/** Validates one CreateContext request; `at` prefixes field paths (e.g. `requests[3]`). */
-export function validateCreate(input: CreateContextInput, at = ""): ValidCreate {
+/**
+ * Validates one CreateContext request; `at` prefixes field paths (e.g. `requests[3]`);
+ * `maxStateBytes` is SHARED_STATE_MAX_BYTES, the same limit UpdateSharedState enforces.
+ */
+export function validateCreate(input: CreateContextInput, at = "", maxStateBytes: number = LIMITS.sharedStateBytes): ValidCreate {
   const v = new Violations();
-  const result = collectCreate(v, input, at);
+  const result = collectCreate(v, input, at, maxStateBytes);
   v.throwIfAny();
   return result;
 }
 
-function collectCreate(v: Violations, input: CreateContextInput, at: string): ValidCreate {
+function collectCreate(v: Violations, input: CreateContextInput, at: string, maxStateBytes: number): ValidCreate {
   const prefix = at === "" ? "" : `${at}.`;
   const spec = validateSpec(v, `${prefix}context`, input.context);
-  const sharedState = validateSharedState(v, `${prefix}context.shared_state`, input.context.sharedState ?? {});
+  const sharedState = validateSharedState(v, `${prefix}context.shared_state`, input.context.sharedState ?? {}, maxStateBytes);
   validateRequestId(v, `${prefix}request_id`, input.requestId);
   return { spec, sharedState, requestId: input.requestId };
 }
@@ -144,14 +147,14 @@ function collectCreate(v: Violations, input: CreateContextInput, at: string): Va
  * Validates a BatchCreateContexts request whole: every item, plus names and request ids repeated
  * within the batch (the batch is all or nothing, so one bad item fails it).
  */
-export function validateBatchCreate(requests: readonly CreateContextInput[]): ValidCreate[] {
+export function validateBatchCreate(requests: readonly CreateContextInput[], maxStateBytes: number = LIMITS.sharedStateBytes): ValidCreate[] {
   const v = new Violations();
   if (requests.length === 0) v.add("requests", "must hold at least one request");
   if (requests.length > LIMITS.batchSize) {
     v.add("requests", `must hold at most ${LIMITS.batchSize} requests (got ${requests.length})`);
     v.throwIfAny();
   }
-  const items = requests.map((r, i) => collectCreate(v, r, `requests[${i}]`));
+  const items = requests.map((r, i) => collectCreate(v, r, `requests[${i}]`, maxStateBytes));
   const names = new Map<string, number>();
   const ids = new Set<string>();
   items.forEach((item, i) => {

@@ -16,7 +16,13 @@ export const LIMITS = {
   cleanupDelayMs: { min: 0, max: 31_536_000_000 },
   customDataBytes: 64 * 1024,
   jsonDepth: 32,
+  /** The default of SHARED_STATE_MAX_BYTES; the service passes the configured value. */
   sharedStateBytes: 1024 * 1024,
+  /** SET/DELETE changes in one UpdateSharedState. */
+  stateChanges: 1000,
+  /** Segments of a dotted path into variables ("a.b.c" has 3). */
+  statePathSegments: 32,
+  stateSegmentChars: 255,
   stateItems: 1000,
   stateItemChars: 255,
   reasonChars: 500,

@@ -1,4 +1,4 @@
-/** Checks shared state supplied by a client (on create now; by UpdateSharedState later). */
+/** Checks shared state supplied by a client: on create, and the `replace` parts of UpdateSharedState. */
 import type { JsonObject, JsonValue } from "./json.js";
 import { PRIORITIES } from "./priority.js";
 import { LIMITS } from "./limits.js";
@@ -46,10 +46,18 @@ function optionalEnum<T extends string>(
   return value === undefined ? null : v.oneOf(field, value, allowed);
 }
 
-/** Validates and normalizes shared state; `field` is its path in the request. */
-export function validateSharedState(v: Violations, field: string, input: SharedStateInput): SharedState {
+/**
+ * Validates and normalizes shared state; `field` is its path in the request. `maxBytes` is the
+ * configured SHARED_STATE_MAX_BYTES, so creation and UpdateSharedState enforce the same limit.
+ */
+export function validateSharedState(
+  v: Violations,
+  field: string,
+  input: SharedStateInput,
+  maxBytes: number = LIMITS.sharedStateBytes,
+): SharedState {
   const variables = input.variables ?? {};
-  v.json(`${field}.variables`, variables, LIMITS.sharedStateBytes, LIMITS.jsonDepth);
+  v.json(`${field}.variables`, variables, maxBytes, LIMITS.jsonDepth);
 
   const resourceEntries = Object.entries(input.resources ?? {});
   if (resourceEntries.length > LIMITS.stateItems) {
@@ -111,8 +119,8 @@ export function validateSharedState(v: Violations, field: string, input: SharedS
   const state: SharedState = { variables, resources, dependencies, goals };
   if (v.empty) {
     const bytes = jsonByteLength(state);
-    if (bytes > LIMITS.sharedStateBytes) {
-      v.add(field, `must be at most ${LIMITS.sharedStateBytes} bytes as JSON (got ${bytes})`);
+    if (bytes > maxBytes) {
+      v.add(field, `must be at most ${maxBytes} bytes as JSON (got ${bytes})`);
     }
   }
   return state;

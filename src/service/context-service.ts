@@ -28,6 +28,7 @@ import { Violations } from "../domain/validation.js";
 import { memberOf, readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
 import { checkRevision, commit, contextPayload, eventsOf, nextRevision } from "./changes.js";
+import { revisionCompacted } from "./state-history.js";
 import type { Clock, ContextStore, ContextTx, RequestKey } from "./ports.js";
 
 export type { Caller, ContextFilterInput, ContextStatistics };
@@ -73,20 +74,26 @@ function withoutState(context: Context): Context {
   return rest;
 }
 
+export interface ContextServiceOptions {
+  /** SHARED_STATE_MAX_BYTES: the initial shared state obeys the limit UpdateSharedState enforces. */
+  readonly sharedStateMaxBytes: number;
+}
+
 export class ContextService {
   constructor(
     private readonly store: ContextStore,
     private readonly clock: Clock,
+    private readonly options: ContextServiceOptions = { sharedStateMaxBytes: LIMITS.sharedStateBytes },
   ) {}
 
   async create(caller: Caller, input: CreateContextInput): Promise<Context> {
-    const valid = validateCreate(input);
+    const valid = validateCreate(input, "", this.options.sharedStateMaxBytes);
     return this.store.transaction(storeCall(caller), (tx) => this.createIn(tx, caller, valid, "CreateContext"));
   }
 
   /** All or nothing: one transaction; any failure rolls every creation back. */
   async batchCreate(caller: Caller, inputs: readonly CreateContextInput[]): Promise<Context[]> {
-    const valid = validateBatchCreate(inputs);
+    const valid = validateBatchCreate(inputs, this.options.sharedStateMaxBytes);
     return this.store.transaction(storeCall(caller), async (tx) => {
       const created: Context[] = [];
       for (const item of valid) created.push(await this.createIn(tx, caller, item, "CreateContext"));
@@ -193,12 +200,19 @@ export class ContextService {
     v.throwIfAny();
     const limit = effectivePageSize(input.pageSize);
     const query = { contextId: input.contextId, startRevision: input.startRevision };
-    const position = decodePageToken(input.pageToken, query, isEventPosition) ?? {
-      revision: Math.max(input.startRevision, 1),
-      seq: 0,
-    };
-    await readableContext(this.store, storeCall(caller), caller.principal, input.contextId, false);
-    const events = await this.store.listEvents(storeCall(caller), input.contextId, position, limit + 1);
+    const token = decodePageToken(input.pageToken, query, isEventPosition);
+    const call = storeCall(caller);
+    const context = await readableContext(this.store, call, caller.principal, input.contextId, false);
+    // 0 and 1 mean "from the oldest retained"; any later start, or a page position, inside the
+    // compacted history is refused rather than silently skipped.
+    const position = token ?? { revision: input.startRevision <= 1 ? context.compactRevision + 1 : input.startRevision, seq: 0 };
+    if (position.revision <= context.compactRevision) throw revisionCompacted(position.revision, context.compactRevision);
+    const events = await this.store.listEvents(call, input.contextId, position, limit + 1);
+    if (events[0] !== undefined && events[0].revision > position.revision) {
+      // Every revision has an event, so a later first one may mean a compaction ran meanwhile.
+      const now = await this.store.getContext(call, input.contextId, { withState: false });
+      if (now !== null && position.revision <= now.compactRevision) throw revisionCompacted(position.revision, now.compactRevision);
+    }
     const next = events[limit];
     return {
       events: events.slice(0, limit),
@@ -235,8 +249,12 @@ export class ContextService {
       lastActivityAt: now,
       expiresAt: expiryOf(spec.configuration, now),
       terminatedAt: null,
+      compactRevision: 0,
+      stateSnapshotRevision: 1,
     } as const;
     await tx.insertContext(context);
+    // The base every replay of this context's state starts from, until compaction stores newer ones.
+    await tx.saveStateSnapshot(context.contextId, 1, sharedState);
     const created = withoutState(context);
     await tx.appendEvents(eventsOf(created, "CONTEXT_CREATED", [contextPayload(created)], caller.principal, ""));
     if (key) await tx.saveRequestResult(key, contextToJson(created));

@@ -1,6 +1,9 @@
 /**
  * Expiry, run by every instance on a timer: lapsed leases → INACTIVE, long-INACTIVE participants
  * → removed, idle contexts → TERMINATED, terminated contexts → deleted after their cleanup delay.
+ * Also history upkeep: events older than EVENT_RETENTION_REVISIONS are compacted away (a state
+ * snapshot is stored where they end, so every retained revision stays readable), and the events
+ * of contexts deleted over an hour ago (kept that long for watchers to read CONTEXT_DELETED) go.
  *
  * Safe with many instances: candidates are found without locks, then each context is locked with
  * SKIP LOCKED and its condition re-checked under the lock, so one change happens once (another
@@ -12,11 +15,14 @@ import type { Participant, PresencePolicy } from "../domain/participant.js";
 import type { Logger } from "../logger.js";
 import { commit, contextPayload, eventsOf, nextSystemRevision, participantPayload, SYSTEM_ACTOR } from "./changes.js";
 import type { Clock, ContextStore, ContextTx } from "./ports.js";
+import { stateAtRevision } from "./state-history.js";
 
 export interface SweeperOptions {
   readonly intervalMs: number;
   /** Most contexts per kind of expiry in one pass. */
   readonly batchSize: number;
+  /** EVENT_RETENTION_REVISIONS: revisions of history kept per context. */
+  readonly retentionRevisions: number;
 }
 
 /** What one pass did. */
@@ -25,10 +31,20 @@ export interface SweepCounts {
   removed: number;
   terminated: number;
   deleted: number;
+  /** Contexts whose history was compacted. */
+  compacted: number;
+  /** Event rows of deleted contexts purged. */
+  purged: number;
 }
 
 /** Participants changed per context in one transaction, at most: a huge backlog is taken in slices. */
 const PARTICIPANTS_PER_CONTEXT = 1000;
+
+/** How long the events of a deleted context outlive it, for watchers and readers to see CONTEXT_DELETED. */
+const DELETED_EVENTS_KEPT_MS = 3_600_000;
+
+/** Event rows of deleted contexts purged per context slot of a pass. */
+const PURGED_PER_BATCH_ITEM = 100;
 
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
@@ -59,7 +75,7 @@ export class Sweeper {
 
   /** One pass over every kind of expiry. */
   async sweepOnce(): Promise<SweepCounts> {
-    const counts: SweepCounts = { lapsed: 0, removed: 0, terminated: 0, deleted: 0 };
+    const counts: SweepCounts = { lapsed: 0, removed: 0, terminated: 0, deleted: 0, compacted: 0, purged: 0 };
     const now = this.clock.now();
     const { batchSize } = this.options;
     const cutoff = new Date(now.getTime() - this.presence.activityTimeoutMs);
@@ -75,6 +91,13 @@ export class Sweeper {
     for (const id of await this.store.sweep.contextsDueForCleanup(now, batchSize)) {
       counts.deleted += await this.inContext(id, (tx, context) => this.cleanUp(tx, context, now));
     }
+    const retention = this.options.retentionRevisions;
+    // Slack: a context is compacted in slices of at least retention/10 revisions, not on every write.
+    const slack = Math.max(1, Math.floor(retention / 10));
+    for (const id of await this.store.sweep.contextsToCompact(retention, slack, batchSize)) {
+      counts.compacted += await this.compact(id, retention);
+    }
+    counts.purged = await this.store.sweep.purgeDeletedContextEvents(new Date(now.getTime() - DELETED_EVENTS_KEPT_MS), batchSize * PURGED_PER_BATCH_ITEM);
     return counts;
   }
 
@@ -82,7 +105,7 @@ export class Sweeper {
     this.timer = setTimeout(() => {
       this.running = this.sweepOnce()
         .then((counts) => {
-          if (counts.lapsed + counts.removed + counts.terminated + counts.deleted > 0) this.logger.info({ ...counts }, "sweep");
+          if (Object.values(counts).some((n) => n > 0)) this.logger.info({ ...counts }, "sweep");
         })
         .catch((error: unknown) => this.logger.warn({ err: error }, "sweep failed; retrying next pass"))
         .finally(() => {
@@ -102,6 +125,32 @@ export class Sweeper {
       });
     } catch (error) {
       this.logger.warn({ err: error, contextId }, "sweep of a context failed; retrying next pass");
+      return 0;
+    }
+  }
+
+  /**
+   * Drops a context's events up to revision - retention. The state at that revision is rebuilt
+   * first (outside the transaction: history at or before a committed revision never changes) and
+   * stored as a snapshot, so every revision after the compaction point keeps a replay base. Under
+   * the lock, a compaction horizon that moved since the read means another instance compacted
+   * meanwhile (the rebuilt state may miss events): this pass leaves the context alone.
+   */
+  private async compact(contextId: string, retention: number): Promise<number> {
+    try {
+      const seen = await this.store.getContext({}, contextId, { withState: false });
+      if (seen === null) return 0;
+      const upTo = seen.revision - retention;
+      if (upTo <= seen.compactRevision) return 0;
+      const { state, baseRevision } = await stateAtRevision(this.store, {}, contextId, upTo);
+      return await this.inContext(contextId, async (tx, context) => {
+        if (context.compactRevision !== seen.compactRevision) return 0;
+        if (baseRevision !== upTo) await tx.saveStateSnapshot(contextId, upTo, state);
+        await tx.compactHistory(contextId, upTo);
+        return 1;
+      });
+    } catch (error) {
+      this.logger.warn({ err: error, contextId }, "compaction of a context failed; retrying next pass");
       return 0;
     }
   }

@@ -8,6 +8,7 @@ import {
 import { EVENT_NAMES, type ContextEvent, type ContextEventType, type EventPayload } from "../domain/event.js";
 import { contextOut } from "./context-mapper.js";
 import { participantOut } from "./participant-mapper.js";
+import { stateChangeSetOut } from "./shared-state-mapper.js";
 import { enumIn, enumOut, int64Out, timestampOut } from "./proto-values.js";
 
 function payloadOut(payload: EventPayload): ProtoContextEvent["payload"] {
@@ -16,6 +17,8 @@ function payloadOut(payload: EventPayload): ProtoContextEvent["payload"] {
       return { case: "context", value: contextOut(payload.context) };
     case "participant":
       return { case: "participant", value: participantOut(payload.participant) };
+    case "state":
+      return { case: "stateChange", value: stateChangeSetOut(payload.state) };
   }
 }
 

@@ -268,12 +268,4 @@ await describeOnApps("ContextService over gRPC", (under) => {
       expect(rest.nextPageToken).toBe("");
     });
   });
-
-  describe("not built yet", () => {
-    it("answers UNIMPLEMENTED for shared state", async () => {
-      const c = await create("plan");
-      expect((await failure(client().getSharedState({ contextId: c.contextId }, alice))).code).toBe(status.UNIMPLEMENTED);
-      expect((await failure(client().updateSharedState({ contextId: c.contextId }, alice))).code).toBe(status.UNIMPLEMENTED);
-    });
-  });
 });

@@ -8,6 +8,7 @@ import type { Context } from "../../src/domain/context.js";
 import type { ContextEvent } from "../../src/domain/event.js";
 import type { JsonValue } from "../../src/domain/json.js";
 import type { Participant } from "../../src/domain/participant.js";
+import type { SharedState } from "../../src/domain/shared-state.js";
 import type { StatisticsGroup } from "../../src/domain/statistics.js";
 import type {
   ContextListQuery,
@@ -23,11 +24,18 @@ import type {
   StoredResult,
 } from "../../src/service/ports.js";
 
+interface Snapshot {
+  readonly revision: number;
+  readonly state: SharedState;
+}
+
 interface State {
   contexts: Map<string, Context>;
   participants: Map<string, Participant>;
   events: ContextEvent[];
   requests: Map<string, StoredResult & { createdAt: number }>;
+  /** Per context, oldest first; arrays are replaced, never edited, so a copy of the map suffices. */
+  snapshots: Map<string, readonly Snapshot[]>;
 }
 
 const DAY = 24 * 3_600_000;
@@ -38,7 +46,18 @@ function copy(state: State): State {
     participants: new Map(state.participants),
     events: [...state.events],
     requests: new Map(state.requests),
+    snapshots: new Map(state.snapshots),
   };
+}
+
+/** Stored data is a copy, as a database's is: later edits of the caller's objects never leak in. */
+function stored<T>(value: T): T {
+  return structuredClone(value);
+}
+
+function withoutState(context: Context): Context {
+  const { sharedState: _s, ...rest } = context;
+  return rest;
 }
 
 function membersOf(state: State, contextId: string): Participant[] {
@@ -62,7 +81,7 @@ function byJoin(a: Participant, b: Participant): number {
 }
 
 export class MemoryContextStore implements ContextStore {
-  private state: State = { contexts: new Map(), participants: new Map(), events: [], requests: new Map() };
+  private state: State = { contexts: new Map(), participants: new Map(), events: [], requests: new Map(), snapshots: new Map() };
   private queue: Promise<unknown> = Promise.resolve();
   /** Transactions started, for tests that check work was (not) done. */
   transactions = 0;
@@ -195,7 +214,46 @@ export class MemoryContextStore implements ContextStore {
         )
         .slice(0, limit)
         .map((c) => c.contextId),
+    contextsToCompact: async (retention, slack, limit) =>
+      [...this.state.contexts.values()]
+        .filter((c) => c.revision - c.compactRevision > retention + slack)
+        .slice(0, limit)
+        .map((c) => c.contextId),
+    purgeDeletedContextEvents: async (olderThan, limit) => {
+      const doomed = new Set(
+        this.state.events
+          .filter((e) => !this.state.contexts.has(e.contextId) && e.occurredAt < olderThan)
+          .slice(0, limit),
+      );
+      this.state.events = this.state.events.filter((e) => !doomed.has(e));
+      return doomed.size;
+    },
   };
+
+  async stateSnapshotAtOrBefore(_call: StoreCall, contextId: string, revision: number): Promise<Snapshot | null> {
+    const older = (this.state.snapshots.get(contextId) ?? []).filter((s) => s.revision <= revision);
+    return older[older.length - 1] ?? null;
+  }
+
+  async stateChangesBetween(_call: StoreCall, contextId: string, after: number, upTo: number): Promise<ContextEvent[]> {
+    return this.state.events
+      .filter((e) => e.contextId === contextId && e.type === "STATE_CHANGED" && e.revision > after && e.revision <= upTo)
+      .sort((a, b) => a.revision - b.revision || a.seq - b.seq);
+  }
+
+  async heads(_call: StoreCall, contextIds: readonly string[]): Promise<Map<string, number>> {
+    const heads = new Map<string, number>();
+    for (const id of contextIds) {
+      const c = this.state.contexts.get(id);
+      if (c) heads.set(id, c.revision);
+    }
+    return heads;
+  }
+
+  /** Revisions of a context's stored snapshots, for assertions. */
+  snapshotRevisions(contextId: string): number[] {
+    return (this.state.snapshots.get(contextId) ?? []).map((s) => s.revision);
+  }
 
   /** All events of a context, for assertions. */
   eventsOf(contextId: string): ContextEvent[] {
@@ -216,15 +274,30 @@ export class MemoryContextStore implements ContextStore {
     const exists = (c: Context) =>
       new AppError("CONTEXT_EXISTS", `a context named "${c.name}" already exists for this owner`);
     return {
-      lockContext: async (id) => {
+      lockContext: async (id, options) => {
         const found = draft.contexts.get(id);
         if (!found) return null;
-        const { sharedState: _s, ...rest } = found;
-        return rest;
+        return options?.withState ? found : withoutState(found);
+      },
+      updateSharedState: async (id, sharedState) => {
+        const found = draft.contexts.get(id);
+        if (found) draft.contexts.set(id, { ...found, sharedState: stored(sharedState) });
+      },
+      saveStateSnapshot: async (id, revision, sharedState) => {
+        const others = (draft.snapshots.get(id) ?? []).filter((s) => s.revision !== revision);
+        draft.snapshots.set(id, [...others, { revision, state: stored(sharedState) }].sort((a, b) => a.revision - b.revision));
+      },
+      compactHistory: async (id, upTo) => {
+        draft.events = draft.events.filter((e) => e.contextId !== id || e.revision > upTo);
+        const snapshots = draft.snapshots.get(id) ?? [];
+        const base = snapshots.filter((s) => s.revision <= upTo).pop();
+        draft.snapshots.set(id, snapshots.filter((s) => base === undefined || s.revision >= base.revision));
+        const found = draft.contexts.get(id);
+        if (found) draft.contexts.set(id, { ...found, compactRevision: upTo });
       },
       insertContext: async (c) => {
         if (nameTaken(c)) throw exists(c);
-        draft.contexts.set(c.contextId, c);
+        draft.contexts.set(c.contextId, { ...c, sharedState: stored(c.sharedState) });
       },
       updateContext: async (c) => {
         if (nameTaken(c)) throw exists(c);
@@ -271,7 +344,7 @@ export class MemoryContextStore implements ContextStore {
           if (draft.events.some((o) => o.contextId === e.contextId && o.revision === e.revision && o.seq === e.seq)) {
             throw new Error("duplicate event key");
           }
-          draft.events.push(e);
+          draft.events.push(stored(e));
         }
       },
       claimRequest: async (key: RequestKey) => {

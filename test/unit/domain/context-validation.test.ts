@@ -124,6 +124,8 @@ describe("validateUpdate", () => {
     lastActivityAt: now,
     expiresAt: null,
     terminatedAt: null,
+    compactRevision: 0,
+    stateSnapshotRevision: 1,
   };
 
   it("changes only the masked fields", () => {
