@@ -6,13 +6,19 @@ import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { ContextService } from "./service/context-service.js";
 import { ParticipantService } from "./service/participant-service.js";
-import { systemClock } from "./service/ports.js";
+import { SharedStateService } from "./service/shared-state-service.js";
+import { systemClock, type Doorbell } from "./service/ports.js";
 import { Sweeper } from "./service/sweeper.js";
+import { WatchHub } from "./service/watch-hub.js";
 import { PgContextStore } from "./store/context-store.js";
 import { openDatabase, type Database } from "./store/database.js";
+import { LocalDoorbell } from "./store/local-doorbell.js";
+import { RedisDoorbell } from "./store/redis-doorbell.js";
 import { contextHandlers } from "./transport/context-handlers.js";
 import { participantHandlers } from "./transport/participant-handlers.js";
+import { sharedStateHandlers } from "./transport/shared-state-handlers.js";
 import { createGrpcServer } from "./transport/server.js";
+import { watchContextHandler } from "./transport/watch-handler.js";
 
 export interface App {
   /** The port the server listens on. */
@@ -31,20 +37,31 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     logger,
   });
-  const store = new PgContextStore(database);
+  // Every commit rings "context X is at revision N" for the watch hubs of all instances.
+  const doorbell: Doorbell =
+    config.redisUrl === undefined ? new LocalDoorbell() : new RedisDoorbell({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
+  const store = new PgContextStore(database, {
+    onCommit: (heads) => {
+      for (const [contextId, revision] of heads) doorbell.ring(contextId, revision);
+    },
+  });
+  const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
-  const contexts = new ContextService(store, systemClock);
+  const contexts = new ContextService(store, systemClock, { sharedStateMaxBytes: config.sharedStateMaxBytes });
+  const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval });
   const participants = new ParticipantService(store, systemClock, presence);
-  const sweeper = new Sweeper(store, systemClock, presence, { intervalMs: config.sweepIntervalMs, batchSize: config.sweepBatchSize }, logger);
+  const sweeper = new Sweeper(store, systemClock, presence, { intervalMs: config.sweepIntervalMs, batchSize: config.sweepBatchSize, retentionRevisions: config.eventRetentionRevisions }, logger);
   const server = createGrpcServer({
     config,
     logger,
-    handlers: { context: contextHandlers(contexts), participant: participantHandlers(participants) },
+    handlers: { context: { ...contextHandlers(contexts), ...sharedStateHandlers(state), watchContext: watchContextHandler(hub) }, participant: participantHandlers(participants) },
   });
   let port: number;
   try {
     port = await server.start();
   } catch (error) {
+    await hub.close();
+    await doorbell.close();
     await database.close();
     throw error;
   }
@@ -61,7 +78,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     stop() {
       stopping ??= (async () => {
         await sweeper.stop();
+        // Watch streams never end on their own: end them (clients resume elsewhere) before draining.
+        await hub.close();
         await server.shutdown();
+        await doorbell.close();
         await database.close();
       })();
       return stopping;

@@ -39,6 +39,20 @@ export interface Config {
   readonly sweepIntervalMs: number;
   /** Most contexts one sweep pass handles per kind of expiry; the rest wait for the next pass. */
   readonly sweepBatchSize: number;
+  /** redis:// URL of the shared cache and doorbell; unset → in-process (one instance only). */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel this service uses. */
+  readonly redisKeyPrefix: string;
+  /** Largest shared state of one context, as JSON bytes. */
+  readonly sharedStateMaxBytes: number;
+  /** Events kept per context; older ones are compacted (watching or reading from before them → REVISION_COMPACTED). */
+  readonly eventRetentionRevisions: number;
+  /** A snapshot of the shared state is stored at most this many revisions apart (bounds replays for old revisions). */
+  readonly stateSnapshotInterval: number;
+  /** Revisions a watcher may have queued unsent before it is ended with SLOW_CONSUMER. */
+  readonly watchQueueRevisions: number;
+  /** How often the watch hub checks the database heads of watched contexts (makes good lost doorbells). */
+  readonly watchReconcileMs: number;
 }
 
 export class ConfigError extends Error {
@@ -68,6 +82,21 @@ function oneOf(env: Env, name: string, fallback: string, allowed: readonly strin
   const value = text(env, name, fallback);
   if (!allowed.includes(value)) throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${value}"`);
   return value;
+}
+
+function redisUrl(env: Env): string | undefined {
+  const raw = env["REDIS_URL"];
+  if (raw === undefined || raw === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError("REDIS_URL", "is not a URL");
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    throw new ConfigError("REDIS_URL", `must be a redis:// or rediss:// URL, got ${url.protocol}//…`);
+  }
+  return raw;
 }
 
 function databaseUrl(env: Env): string | undefined {
@@ -121,6 +150,13 @@ export function loadConfig(env: Env = process.env): Config {
     participantActivityTimeoutMs: integer(env, "PARTICIPANT_ACTIVITY_TIMEOUT_MS", 30 * 60_000, 0, 30 * 24 * HOUR),
     sweepIntervalMs: integer(env, "SWEEP_INTERVAL_MS", 1_000, 20, 10 * 60_000),
     sweepBatchSize: integer(env, "SWEEP_BATCH_SIZE", 100, 1, 10_000),
+    redisUrl: redisUrl(env),
+    redisKeyPrefix: text(env, "REDIS_KEY_PREFIX", "mplp:context:"),
+    sharedStateMaxBytes: integer(env, "SHARED_STATE_MAX_BYTES", 1024 * 1024, 1024, 16 * 1024 * 1024),
+    eventRetentionRevisions: integer(env, "EVENT_RETENTION_REVISIONS", 10_000, 10, 100_000_000),
+    stateSnapshotInterval: integer(env, "STATE_SNAPSHOT_INTERVAL", 100, 1, 100_000),
+    watchQueueRevisions: integer(env, "WATCH_QUEUE_REVISIONS", 1_000, 1, 1_000_000),
+    watchReconcileMs: integer(env, "WATCH_RECONCILE_MS", 1_000, 20, 60_000),
   });
   // No authentication exists yet, so every caller may claim any principal: only the machine
   // itself may call, unless the operator says otherwise in so many words.

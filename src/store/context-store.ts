@@ -1,8 +1,9 @@
 /**
  * The ContextStore port (service/ports.ts) on Postgres or PGlite, through drizzle's query builder.
  * This file holds the contexts' reads and the transaction plumbing; the transaction's methods are
- * in context-tx.ts, participants' SQL in participant-queries.ts, the sweepers' in
- * sweep-queries.ts, and rows ⇄ domain objects in context-rows.ts / participant-rows.ts.
+ * in context-tx.ts, participants' SQL in participant-queries.ts, shared state's in
+ * state-queries.ts, the sweepers' in sweep-queries.ts, and rows ⇄ domain objects in
+ * context-rows.ts / participant-rows.ts.
  *
  * Deadlines: a call with a deadline runs in a transaction whose statement_timeout is the time left
  * (set_config(…, is_local = true) lasts until the transaction ends), so the database itself
@@ -15,6 +16,7 @@ import { AppError } from "../domain/app-error.js";
 import type { Context, ContextFilter, ContextStatus, ContextType, LifecycleStage } from "../domain/context.js";
 import type { ContextEvent, EventPosition } from "../domain/event.js";
 import type { Participant } from "../domain/participant.js";
+import type { SharedState } from "../domain/shared-state.js";
 import {
   systemClock,
   type Clock,
@@ -36,11 +38,33 @@ import type { AppTransaction, Executor } from "./executor.js";
 import { listParticipantRows, renewLeaseRow, selectMember, selectParticipant } from "./participant-queries.js";
 import { contextEvents, contexts, participants } from "./schema.js";
 import { toStoreError } from "./sql-errors.js";
+import { selectHeads, selectSnapshotAtOrBefore, selectStateChanges } from "./state-queries.js";
 import { PgSweepCandidates } from "./sweep-queries.js";
 
 export interface PgContextStoreOptions {
   /** The time of request-key claims; tests move it to expire keys. */
   readonly clock?: Clock;
+  /**
+   * Called after each transaction that appended events has committed, with the newest revision
+   * appended per context: the app rings the watch doorbell with it. Never called for a rollback;
+   * an exception it throws is swallowed (the commit already happened).
+   */
+  readonly onCommit?: (heads: ReadonlyMap<string, number>) => void;
+}
+
+/** `tx` with appendEvents also noting the newest revision appended per context, for onCommit. */
+function recordingHeads(tx: ContextTx, heads: Map<string, number>): ContextTx {
+  const appendEvents = async (events: Parameters<ContextTx["appendEvents"]>[0]): Promise<void> => {
+    await tx.appendEvents(events);
+    for (const e of events) if (e.revision > (heads.get(e.contextId) ?? 0)) heads.set(e.contextId, e.revision);
+  };
+  return new Proxy(tx, {
+    get(target, property) {
+      if (property === "appendEvents") return appendEvents;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 function timeoutBeforeStart(): AppError {
@@ -102,17 +126,33 @@ function filterConditions(filter: ContextFilter): SQL[] {
 export class PgContextStore implements ContextStore {
   private readonly db: AppDatabase;
   private readonly clock: Clock;
+  private readonly onCommit: ((heads: ReadonlyMap<string, number>) => void) | undefined;
 
   readonly sweep: SweepCandidates;
 
   constructor(database: Database, options: PgContextStoreOptions = {}) {
     this.db = database.db;
     this.clock = options.clock ?? systemClock;
+    this.onCommit = options.onCommit;
     this.sweep = new PgSweepCandidates(database.db);
   }
 
   async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
-    return this.inTransaction(call, (tx) => work(new PgContextTx(tx, call, this.clock)));
+    const onCommit = this.onCommit;
+    if (onCommit === undefined) return this.inTransaction(call, (tx) => work(new PgContextTx(tx, call, this.clock)));
+    let heads = new Map<string, number>();
+    const result = await this.inTransaction(call, (tx) => {
+      heads = new Map(); // per attempt: only the attempt that committed counts
+      return work(recordingHeads(new PgContextTx(tx, call, this.clock), heads));
+    });
+    if (heads.size > 0) {
+      try {
+        onCommit(heads);
+      } catch {
+        // The change is committed; a failing hook (the doorbell is only a hint) must not undo the reply.
+      }
+    }
+    return result;
   }
 
   async getContext(call: StoreCall, contextId: string, options: { readonly withState: boolean }): Promise<Context | null> {
@@ -206,6 +246,22 @@ export class PgContextStore implements ContextStore {
     } catch (error) {
       throw toStoreError(error);
     }
+  }
+
+  async stateSnapshotAtOrBefore(
+    call: StoreCall,
+    contextId: string,
+    revision: number,
+  ): Promise<{ revision: number; state: SharedState } | null> {
+    return this.read(call, (q) => selectSnapshotAtOrBefore(q, contextId, revision));
+  }
+
+  async stateChangesBetween(call: StoreCall, contextId: string, after: number, upTo: number): Promise<ContextEvent[]> {
+    return this.read(call, (q) => selectStateChanges(q, contextId, after, upTo));
+  }
+
+  async heads(call: StoreCall, contextIds: readonly string[]): Promise<Map<string, number>> {
+    return this.read(call, (q) => selectHeads(q, contextIds));
   }
 
   /**

@@ -41,7 +41,7 @@ describe(ParticipantService.name, () => {
     contexts = new ContextService(store, clock);
     const presence = { ttlMs: TTL, activityTimeoutMs: INACTIVE_FOR };
     participants = new ParticipantService(store, clock, presence);
-    sweeper = new Sweeper(store, clock, presence, { intervalMs: 1000, batchSize: 100 }, silentLogger());
+    sweeper = new Sweeper(store, clock, presence, { intervalMs: 1000, batchSize: 100, retentionRevisions: 10_000 }, silentLogger());
     context = await contexts.create(owner, { context: { name: "room", type: "COLLABORATIVE", configuration: { maxParticipants: 3 } }, requestId: "" });
   });
 

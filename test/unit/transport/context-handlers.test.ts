@@ -39,6 +39,8 @@ const context: Context = {
   lastActivityAt: new Date("2024-01-01T00:00:00Z"),
   expiresAt: null,
   terminatedAt: null,
+  compactRevision: 0,
+  stateSnapshotRevision: 1,
 };
 
 const member: Participant = {

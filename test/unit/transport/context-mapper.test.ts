@@ -86,6 +86,8 @@ function sampleContext(overrides: Partial<Context> = {}): Context {
     lastActivityAt: new Date("2024-01-03T00:00:00Z"),
     expiresAt: new Date("2024-01-03T00:01:00Z"),
     terminatedAt: null,
+    compactRevision: 0,
+    stateSnapshotRevision: 1,
     ...overrides,
   };
 }

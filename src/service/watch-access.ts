@@ -1,0 +1,55 @@
+/**
+ * Whether a watcher may still read, decided in memory from the events it is delivered. READ
+ * depends on the context's owner and visibility and on the caller's membership; each of those
+ * changes only through an event of the context, so replaying the events onto the state checked at
+ * the start keeps the answer exact without a database read per revision.
+ */
+import type { Context } from "../domain/context.js";
+import type { Participant } from "../domain/participant.js";
+import { permissionsOf } from "../domain/permissions.js";
+import type { RevisionBatch } from "./watch-types.js";
+
+export class ReadAccess {
+  private context: Pick<Context, "accessControl">;
+  private member: Pick<Participant, "roles"> | null;
+
+  /**
+   * @param principal the watching caller
+   * @param context the context as checked at the start (revision `checkedAt`)
+   * @param member the caller's membership, read at or after `checkedAt` (null: none)
+   * @param checkedAt revisions up to this one are already reflected in `context` and `member`
+   */
+  constructor(
+    private readonly principal: string,
+    context: Pick<Context, "accessControl">,
+    member: Pick<Participant, "roles"> | null,
+    private readonly checkedAt: number,
+  ) {
+    this.context = context;
+    this.member = member;
+  }
+
+  /** The caller may read now. */
+  get canRead(): boolean {
+    return permissionsOf(this.principal, this.context, this.member).has("READ");
+  }
+
+  /**
+   * Applies one revision's events and says whether the caller may still read after it. Old
+   * revisions (a resume from far back) are not replayed: the state checked at the start is newer,
+   * and replaying a removal that was later undone would end a stream that is still allowed.
+   */
+  apply(batch: RevisionBatch): boolean {
+    if (batch.revision <= this.checkedAt) return true;
+    for (const event of batch.events) {
+      const payload = event.payload;
+      if (payload.kind === "context" && event.type !== "CONTEXT_DELETED") {
+        this.context = payload.context;
+      } else if (payload.kind === "participant" && payload.participant.agentId === this.principal) {
+        // The membership a removal leaves is none; a join or an update replaces the roles.
+        this.member = event.type === "PARTICIPANT_LEFT" ? null : payload.participant;
+      }
+    }
+    return this.canRead;
+  }
+}

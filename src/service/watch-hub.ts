@@ -1,0 +1,136 @@
+/**
+ * The watch hub, one per process: it holds every open WatchContext stream, grouped by context into
+ * feeds, listens to the doorbell ("context X reached revision N", from this or any instance), and
+ * every `reconcileMs` asks the database for the heads of all watched contexts in one query, so a
+ * doorbell lost to a Redis blip costs a little latency and never an event.
+ *
+ * A stream's lifetime: startWatch (validation, READ, snapshot) → a Watcher joins its context's
+ * feed → it ends on CONTEXT_DELETED (OK), on losing READ (FORBIDDEN), on falling behind
+ * (SLOW_CONSUMER), on cancellation, or when the hub closes (SERVICE_UNAVAILABLE: resume elsewhere).
+ * The last watcher of a context to leave takes its feed with it.
+ */
+import { AppError } from "../domain/app-error.js";
+import type { Logger } from "../logger.js";
+import type { Caller } from "./caller.js";
+import type { Doorbell } from "./ports.js";
+import { WatchFeed } from "./watch-feed.js";
+import { startWatch } from "./watch-start.js";
+import { DEFAULT_READ_BATCH_EVENTS, type WatchHubOptions, type WatchRequest, type WatchSink, type WatchStore } from "./watch-types.js";
+import { Watcher } from "./watch-watcher.js";
+
+/** What the transport calls: one method per stream. */
+export interface WatchUseCase {
+  watch(caller: Caller, request: WatchRequest, sink: WatchSink): Promise<void>;
+}
+
+export class WatchHub implements WatchUseCase {
+  private readonly feeds = new Map<string, WatchFeed>();
+  private readonly unsubscribe: () => void;
+  private readonly timer: NodeJS.Timeout;
+  private readonly readBatchEvents: number;
+  private reconciling = false;
+  private closed = false;
+
+  constructor(
+    private readonly store: WatchStore,
+    doorbell: Pick<Doorbell, "subscribe">,
+    private readonly options: WatchHubOptions,
+    private readonly logger?: Logger,
+  ) {
+    this.readBatchEvents = options.readBatchEvents ?? DEFAULT_READ_BATCH_EVENTS;
+    this.unsubscribe = doorbell.subscribe((contextId, revision) => this.feeds.get(contextId)?.notify(revision));
+    this.timer = setInterval(() => void this.reconcile(), options.reconcileMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Serves one stream: resolves when it should end with OK (after CONTEXT_DELETED), rejects with
+   * the AppError to end it with. Cancelling `sink.signal` ends it and frees what it held.
+   */
+  async watch(caller: Caller, request: WatchRequest, sink: WatchSink): Promise<void> {
+    if (this.closed) throw this.shuttingDown();
+    const start = await startWatch(this.store, caller, request);
+    sink.signal.throwIfAborted();
+    if (this.closed) throw this.shuttingDown();
+    const feed = this.feedOf(request.contextId, start.revision);
+    const watcher = new Watcher(feed, sink, start.access, {
+      contextId: request.contextId,
+      next: start.next,
+      capacity: this.options.queueRevisions,
+      progressIntervalMs: start.progressIntervalMs,
+      readBatchEvents: this.readBatchEvents,
+      onEnd: (w) => this.leave(feed, w),
+    });
+    feed.watchers.add(watcher);
+    watcher.start(start.snapshot);
+    // This stream's own read may have seen a revision the feed has not heard of yet.
+    feed.notify(start.revision);
+    return watcher.done;
+  }
+
+  /** Open streams, for tests and metrics. */
+  get watcherCount(): number {
+    let n = 0;
+    for (const feed of this.feeds.values()) n += feed.watchers.size;
+    return n;
+  }
+
+  /** Contexts with at least one open stream. */
+  get feedCount(): number {
+    return this.feeds.size;
+  }
+
+  /**
+   * Compares the database heads of all watched contexts with what the feeds have read and reads
+   * what is missing; a context gone from the database has its log read to the end. One query
+   * however many contexts; runs every reconcileMs, and tests may call it directly.
+   */
+  async reconcile(): Promise<void> {
+    if (this.reconciling || this.closed || this.feeds.size === 0) return;
+    this.reconciling = true;
+    try {
+      const ids = [...this.feeds.keys()];
+      const heads = await this.store.heads({}, ids);
+      for (const id of ids) {
+        const feed = this.feeds.get(id);
+        if (feed === undefined) continue;
+        const head = heads.get(id);
+        if (head === undefined) feed.markDeleted();
+        else feed.notify(head);
+      }
+    } catch (error) {
+      this.logger?.warn({ err: error }, "watch hub could not read the database heads; retrying at the next tick");
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  /** Ends every stream with SERVICE_UNAVAILABLE (clients resume on another instance) and stops listening. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.unsubscribe();
+    const error = this.shuttingDown();
+    for (const feed of [...this.feeds.values()]) for (const watcher of [...feed.watchers]) watcher.abort(error);
+    this.feeds.clear();
+  }
+
+  private feedOf(contextId: string, head: number): WatchFeed {
+    let feed = this.feeds.get(contextId);
+    if (feed === undefined) {
+      feed = new WatchFeed(this.store, contextId, head, this.readBatchEvents, this.logger);
+      this.feeds.set(contextId, feed);
+    }
+    return feed;
+  }
+
+  private leave(feed: WatchFeed, watcher: Watcher): void {
+    feed.watchers.delete(watcher);
+    if (feed.watchers.size === 0 && this.feeds.get(feed.contextId) === feed) this.feeds.delete(feed.contextId);
+  }
+
+  private shuttingDown(): AppError {
+    return new AppError("SERVICE_UNAVAILABLE", "the server is shutting down: resume the watch on another instance");
+  }
+}

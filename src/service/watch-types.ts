@@ -1,0 +1,64 @@
+/**
+ * The vocabulary of WatchContext between the transport and the watch hub: what a stream receives,
+ * how the hub writes to it, and the parts of the store the hub reads. No gRPC here: the transport
+ * maps these messages to WatchContextResponse.
+ */
+import type { Context } from "../domain/context.js";
+import type { ContextEvent } from "../domain/event.js";
+import type { Participant } from "../domain/participant.js";
+import type { ContextStore } from "./ports.js";
+
+/** One message of a watch stream. */
+export type WatchMessage =
+  /** The FULL context (shared state filled) and its participants, all at `revision`. */
+  | { readonly kind: "snapshot"; readonly context: Context; readonly participants: readonly Participant[]; readonly revision: number }
+  /** Every event of exactly one revision, in write order. */
+  | { readonly kind: "events"; readonly revision: number; readonly events: readonly ContextEvent[] }
+  /** The stream is alive and has delivered everything up to `revision`. */
+  | { readonly kind: "progress"; readonly revision: number };
+
+/** Where the hub writes one stream. */
+export interface WatchSink {
+  /** Writes a message; resolves when the transport can take more (back-pressure), rejects once the call is gone. */
+  send(message: WatchMessage): Promise<void>;
+  /** Aborted when the client cancels or the deadline passes: the watcher then lets go of everything. */
+  readonly signal: AbortSignal;
+}
+
+/** A WatchContext request, as the transport decoded it. */
+export interface WatchRequest {
+  readonly contextId: string;
+  /** First revision wanted; 0 = from now (or from after the snapshot). */
+  readonly startRevision: number;
+  readonly sendSnapshot: boolean;
+  /** 0 = the default. */
+  readonly progressIntervalMs: number;
+}
+
+/** All events of one revision: the unit every watcher accepts or drops whole (never split). */
+export interface RevisionBatch {
+  readonly revision: number;
+  readonly events: readonly ContextEvent[];
+}
+
+/** What the hub reads from the store. */
+export type WatchStore = Pick<ContextStore, "getContext" | "findMember" | "listParticipants" | "listEvents" | "heads">;
+
+/** The hub's tunables (config.ts), with the defaults of the contract. */
+export interface WatchHubOptions {
+  /** Revisions a watcher may have queued unsent before it is ended with SLOW_CONSUMER. */
+  readonly queueRevisions: number;
+  /** How often the hub compares the database heads of watched contexts with what it has seen. */
+  readonly reconcileMs: number;
+  /** Events per database read (a revision is never split, so a read may return a little more). */
+  readonly readBatchEvents?: number;
+}
+
+/** progress_interval_ms: 0 means this; other values must fall within the bounds below. */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
+export const MIN_PROGRESS_INTERVAL_MS = 100;
+export const MAX_PROGRESS_INTERVAL_MS = 3_600_000;
+/** A snapshot is retried this many times while writers keep moving the context under it. */
+export const SNAPSHOT_ATTEMPTS = 20;
+/** Events per database read unless the options say otherwise. */
+export const DEFAULT_READ_BATCH_EVENTS = 500;

@@ -1,0 +1,257 @@
+/**
+ * One watch stream inside the hub: a cursor over the context's revisions, a bounded queue and a
+ * pump that writes it with back-pressure.
+ *
+ * The cursor `next` is the only thing that decides what the stream gets, which is what makes the
+ * guarantees hold by construction rather than by timing: a revision is accepted only when it is
+ * exactly `next` (ordered, unique, atomic — a batch is a whole revision), an older one is a
+ * duplicate and dropped, a newer one is a gap the watcher heals itself by reading the log from
+ * `next` (reliable). Two modes:
+ * - live: the feed pushes each revision it reads; a push onto a full queue ends the watcher with
+ *   SLOW_CONSUMER (never blocking the feed, the writers or the other watchers);
+ * - pulling: the watcher reads the log itself, as fast as its own queue drains (catch-up from an
+ *   old start_revision, or healing a gap), and goes live once it has read to the end of the log
+ *   and the feed has nothing newer. A pulling watcher whose queue stays full while the feed moves
+ *   on by more than the queue's size is a slow consumer too.
+ */
+import { AppError } from "../domain/app-error.js";
+import type { RevisionRead } from "./watch-revisions.js";
+import type { ReadAccess } from "./watch-access.js";
+import type { RevisionBatch, WatchMessage, WatchSink } from "./watch-types.js";
+
+/** What a watcher needs from its context's feed. */
+export interface WatchSource {
+  /** The newest revision the feed has pushed (or was created at). */
+  readonly head: number;
+  /** The context is gone from the database (its watchers end once they have read the log to its end). */
+  readonly deleted: boolean;
+  /** Reads whole revisions of the log from `from`. */
+  read(from: number, maxEvents: number): Promise<RevisionRead>;
+}
+
+export interface WatcherOptions {
+  readonly contextId: string;
+  /** The first revision to deliver. */
+  readonly next: number;
+  /** Revisions queued unsent before SLOW_CONSUMER. */
+  readonly capacity: number;
+  readonly progressIntervalMs: number;
+  readonly readBatchEvents: number;
+  /** Called once when the watcher ends, however it ends: the feed lets go of it. */
+  readonly onEnd: (watcher: Watcher) => void;
+}
+
+type Mode = "live" | "pulling" | "closing" | "done";
+type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
+
+export class Watcher {
+  /** The next revision this stream accepts. */
+  private nextRevision: number;
+  /** The last revision handed to the transport: a client resumes after it. */
+  private lastWritten: number;
+  private mode: Mode = "pulling";
+  private readonly queue: WatchMessage[] = [];
+  private queuedRevisions = 0;
+  private pumping = false;
+  /** Pushes missed while pulling with a full queue, since the last completed write. */
+  private stalled = 0;
+  private closingOutcome: Outcome = { ok: true };
+  private progressTimer: NodeJS.Timeout | undefined;
+  private roomWaiter: (() => void) | undefined;
+  private settle!: (outcome: Outcome) => void;
+  private readonly onAbort = (): void => this.finish({ ok: false, error: this.sink.signal.reason });
+
+  /** Resolves when the stream should end with OK; rejects with the error to end it with. */
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly source: WatchSource,
+    private readonly sink: WatchSink,
+    private readonly access: ReadAccess,
+    private readonly options: WatcherOptions,
+  ) {
+    this.nextRevision = options.next;
+    this.lastWritten = options.next - 1;
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = (outcome) => (outcome.ok ? resolve() : reject(outcome.error));
+    });
+  }
+
+  get next(): number {
+    return this.nextRevision;
+  }
+
+  /** Starts delivering: `first` (the snapshot) goes out before any revision. */
+  start(first?: WatchMessage): void {
+    if (this.sink.signal.aborted) return this.onAbort();
+    this.sink.signal.addEventListener("abort", this.onAbort, { once: true });
+    if (first !== undefined) {
+      this.lastWritten = Math.max(this.lastWritten, first.revision);
+      this.enqueue(first);
+    } else {
+      this.armProgress();
+    }
+    if (this.nextRevision > this.source.head) this.mode = "live";
+    else void this.pull();
+  }
+
+  /** A revision the feed read: accepted, dropped, or the sign of a gap (see the file comment). */
+  offer(batch: RevisionBatch): void {
+    if (this.mode === "pulling") {
+      if (this.queuedRevisions >= this.options.capacity && ++this.stalled > this.options.capacity) this.slowConsumer();
+      return;
+    }
+    if (this.mode !== "live" || batch.revision < this.nextRevision) return;
+    if (batch.revision > this.nextRevision) {
+      this.mode = "pulling";
+      void this.pull();
+      return;
+    }
+    if (this.queuedRevisions >= this.options.capacity) return this.slowConsumer();
+    this.accept(batch);
+  }
+
+  /** The context is gone and the feed read its log to the end without this watcher seeing CONTEXT_DELETED. */
+  contextGone(): void {
+    if (this.mode === "live") this.close({ ok: false, error: AppError.contextNotFound(this.options.contextId) });
+  }
+
+  /** Ends the stream now with `error` (hub shutdown). */
+  abort(error: unknown): void {
+    this.finish({ ok: false, error });
+  }
+
+  /** Takes revision `next`: queue it, then end the stream after it when it deletes the context or takes READ away. */
+  private accept(batch: RevisionBatch): void {
+    this.nextRevision = batch.revision + 1;
+    this.queuedRevisions++;
+    this.enqueue({ kind: "events", revision: batch.revision, events: batch.events });
+    if (batch.events.some((e) => e.type === "CONTEXT_DELETED")) {
+      this.close({ ok: true });
+    } else if (!this.access.apply(batch)) {
+      const error = new AppError("FORBIDDEN", `the caller lost READ on context ${this.options.contextId} at revision ${batch.revision}`, {
+        metadata: { context_id: this.options.contextId, permission: "READ", revision: String(batch.revision) },
+      });
+      this.close({ ok: false, error });
+    }
+  }
+
+  /** Reads the log from `next` while the queue has room, then goes live (see the file comment). */
+  private async pull(): Promise<void> {
+    try {
+      while (this.mode === "pulling") {
+        const room = this.options.capacity - this.queuedRevisions;
+        if (room <= 0) {
+          await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+          continue;
+        }
+        const read = await this.source.read(this.nextRevision, Math.min(this.options.readBatchEvents, room));
+        for (const batch of read.revisions) {
+          if (this.mode !== "pulling") return;
+          if (batch.revision < this.nextRevision) continue;
+          if (batch.revision > this.nextRevision) return this.compacted(batch.revision - 1);
+          this.accept(batch);
+        }
+        if (!read.atEnd || this.mode !== "pulling") continue;
+        // The end of the log as this read saw it. The feed pushes everything after its head, so
+        // once `next` is past it nothing can fall between the read and the pushes.
+        if (this.source.head >= this.nextRevision) continue;
+        if (this.source.deleted) return this.close({ ok: false, error: AppError.contextNotFound(this.options.contextId) });
+        this.mode = "live";
+      }
+    } catch (error) {
+      this.finish({ ok: false, error });
+    }
+  }
+
+  private compacted(compactRevision: number): void {
+    const error = new AppError("REVISION_COMPACTED", `revision ${this.nextRevision} of context ${this.options.contextId} was compacted`, {
+      metadata: { context_id: this.options.contextId, compact_revision: String(compactRevision) },
+    });
+    this.close({ ok: false, error });
+  }
+
+  private slowConsumer(): void {
+    const error = new AppError(
+      "SLOW_CONSUMER",
+      `the stream fell more than ${this.options.capacity} revisions behind: resume from last_revision + 1`,
+      { metadata: { context_id: this.options.contextId, last_revision: String(this.lastWritten) } },
+    );
+    this.finish({ ok: false, error });
+  }
+
+  private enqueue(message: WatchMessage): void {
+    this.queue.push(message);
+    this.disarmProgress();
+    void this.pump();
+  }
+
+  /** Writes the queue in order, one message at a time, waiting for the transport between them. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let message = this.queue.shift(); message !== undefined; message = this.queue.shift()) {
+        if (this.mode === "done") return;
+        if (message.kind === "events") {
+          this.queuedRevisions--;
+          this.lastWritten = message.revision;
+        }
+        this.wakePuller();
+        await this.sink.send(message);
+        this.stalled = 0;
+      }
+    } catch (error) {
+      this.finish({ ok: false, error: this.sink.signal.aborted ? this.sink.signal.reason : error });
+      return;
+    } finally {
+      this.pumping = false;
+    }
+    if (this.mode === "closing") this.finish(this.closingOutcome);
+    else this.armProgress();
+  }
+
+  /** Ends the stream once what is queued has been written. */
+  private close(outcome: Outcome): void {
+    if (this.mode === "closing" || this.mode === "done") return;
+    this.mode = "closing";
+    this.closingOutcome = outcome;
+    this.wakePuller();
+    if (!this.pumping && this.queue.length === 0) this.finish(outcome);
+  }
+
+  private finish(outcome: Outcome): void {
+    if (this.mode === "done") return;
+    this.mode = "done";
+    this.queue.length = 0;
+    this.queuedRevisions = 0;
+    this.disarmProgress();
+    this.wakePuller();
+    this.sink.signal.removeEventListener("abort", this.onAbort);
+    this.options.onEnd(this);
+    this.settle(outcome);
+  }
+
+  private wakePuller(): void {
+    const wake = this.roomWaiter;
+    this.roomWaiter = undefined;
+    wake?.();
+  }
+
+  /** Progress goes out after progressIntervalMs without any other message. */
+  private armProgress(): void {
+    this.disarmProgress();
+    if (this.mode === "done" || this.mode === "closing") return;
+    this.progressTimer = setTimeout(() => {
+      this.progressTimer = undefined;
+      if (this.mode === "live" || this.mode === "pulling") this.enqueue({ kind: "progress", revision: this.nextRevision - 1 });
+    }, this.options.progressIntervalMs);
+    // An idle stream must not keep the process alive on its own: the server's handles do that.
+    this.progressTimer.unref();
+  }
+
+  private disarmProgress(): void {
+    if (this.progressTimer !== undefined) clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * WatchContext over the wire, on PGlite and on Postgres: snapshot then events, resumption,
+ * CONTEXT_DELETED then OK, PERMISSION_DENIED at the start and mid-stream, and 20 concurrent
+ * writers × 50 watchers whose streams — and their resumptions from random earlier revisions —
+ * pass the watch validator.
+ */
+import { status } from "@grpc/grpc-js";
+import { expect, it } from "vitest";
+import { Visibility } from "../../gen/mplp/context/v1/context_pb.js";
+import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
+import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
+import { assertWatchStreams, type RecordedStream } from "../support/watch-validator.js";
+import { describeOnApps } from "./support/app.js";
+import { as, createContext, type ContextClient, type ParticipantClient } from "./support/participants.js";
+import { describeEnd, eventLog, watchAs, type WatchRecording } from "./support/watch.js";
+
+const describeEndOf = (w: WatchRecording): string => (w.end === undefined ? "still open" : describeEnd(w.end));
+
+/** A change of the context: one revision with one event. */
+async function touch(client: ContextClient, contextId: string, text: string): Promise<number> {
+  const { context } = await client.updateContext({ context: { contextId, description: text }, updateMask: { paths: ["description"] } }, as("alice"));
+  return Number(context!.revision);
+}
+
+/** A seeded random, so a failure can be replayed. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+}
+
+await describeOnApps("WatchContext", (under) => {
+  const client = (): ContextClient => under.client(ContextService);
+  const members = (): ParticipantClient => under.client(ParticipantService);
+
+  it("sends the FULL context first, then one message per revision", async () => {
+    const c = client();
+    const { contextId } = await createContext(c, "alice", "snap", { sharedState: { variables: { plan: { step: 1 } } } });
+    await members().batchAddParticipants({ contextId, participants: [{ agentId: "a1" }, { agentId: "a2" }] }, as("alice"));
+    const w = watchAs(c, "alice", { contextId, sendSnapshot: true });
+    await w.until("the snapshot", (x) => x.snapshotRevision !== undefined);
+    expect(w.snapshotRevision).toBe(2);
+    const head = await touch(c, contextId, "after the snapshot");
+    await members().batchAddParticipants({ contextId, participants: [{ agentId: "b1" }, { agentId: "b2" }, { agentId: "b3" }] }, as("alice"));
+    await w.untilRevision(head + 1);
+    expect(w.messages.map((m) => [m.revision, m.eventIds.length])).toEqual([
+      [3, 1],
+      [4, 3],
+    ]);
+    await w.cancel();
+    assertWatchStreams(await eventLog(c, contextId, "alice"), [w.recorded(3, { through: 4 })]);
+  });
+
+  it("resumes from start_revision with everything after it, old and new", async () => {
+    const c = client();
+    const { contextId } = await createContext(c, "alice", "resume");
+    for (let i = 0; i < 5; i++) await touch(c, contextId, `before ${i}`);
+    const w = watchAs(c, "alice", { contextId, startRevision: 3n });
+    const head = await touch(c, contextId, "after");
+    await w.untilRevision(head);
+    await w.cancel();
+    assertWatchStreams(await eventLog(c, contextId, "alice"), [w.recorded(3, { through: head })]);
+  });
+
+  it("delivers CONTEXT_DELETED and then ends the stream with OK", async () => {
+    const c = client();
+    const { contextId } = await createContext(c, "alice", "doomed");
+    const w = watchAs(c, "alice", { contextId, startRevision: 1n });
+    await w.untilRevision(1);
+    await c.deleteContext({ contextId, force: true }, as("alice"));
+    const end = await w.ended;
+    expect(end).toEqual({ kind: "ok" });
+    expect(w.messages.map((m) => m.revision)).toEqual([1, 2]);
+  });
+
+  it("refuses a caller without READ, and ends with PERMISSION_DENIED once it is removed from a PRIVATE context", async () => {
+    const c = client();
+    const { contextId } = await createContext(c, "alice", "private", { accessControl: { visibility: Visibility.PRIVATE } });
+    const outsider = watchAs(c, "mallory", { contextId });
+    const refused = await outsider.ended;
+    expect(refused.kind === "failed" && [refused.error.code, refused.error.reason]).toEqual([status.PERMISSION_DENIED, "FORBIDDEN"]);
+
+    const { participants } = await members().batchAddParticipants({ contextId, participants: [{ agentId: "bob", roles: ["viewer"] }] }, as("alice"));
+    const w = watchAs(c, "bob", { contextId, sendSnapshot: true });
+    await w.until("the snapshot", (x) => x.snapshotRevision !== undefined);
+    await touch(c, contextId, "bob still reads this");
+    await members().removeParticipant({ contextId, participantId: participants[0]!.participantId, reason: "bye" }, as("alice"));
+    const end = await w.ended;
+    expect(end.kind === "failed" && [end.error.code, end.error.reason]).toEqual([status.PERMISSION_DENIED, "FORBIDDEN"]);
+    // The removal itself is delivered before the stream ends.
+    assertWatchStreams(await eventLog(c, contextId, "alice"), [w.recorded(w.snapshotRevision! + 1, { through: w.snapshotRevision! + 2 })]);
+  });
+
+  it("names a bad progress_interval_ms", async () => {
+    const c = client();
+    const { contextId } = await createContext(c, "alice", "bad interval");
+    const end = await watchAs(c, "alice", { contextId, progressIntervalMs: 5 }).ended;
+    expect(end.kind === "failed" && [end.error.code, end.error.violations.map((v) => v.field)]).toEqual([
+      status.INVALID_ARGUMENT,
+      ["progress_interval_ms"],
+    ]);
+  });
+
+  it("20 concurrent writers × 50 watchers, then each resumes from a random earlier revision: the validator passes", { timeout: 120_000 }, async () => {
+    const c = client();
+    const p = members();
+    const rand = random(0x5eed);
+    const contexts = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => (await createContext(c, "alice", `load ${i}`, { configuration: { maxParticipants: 1000 } })).contextId),
+    );
+    // Every watcher is registered before the first write: a snapshot, a progress or a first event shows it.
+    const watchers = Array.from({ length: 50 }, (_, i) => {
+      const contextId = contexts[i % contexts.length]!;
+      const mode = i % 3;
+      const request = mode === 0 ? { contextId, sendSnapshot: true } : mode === 1 ? { contextId, startRevision: 1n } : { contextId, progressIntervalMs: 100 };
+      return { contextId, from: mode === 2 ? 2 : mode === 0 ? undefined : 1, stream: watchAs(c, "alice", request, `watcher ${i} (${contextId})`) };
+    });
+    await Promise.all(
+      watchers.map((w) => w.stream.until("its start", (x) => x.snapshotRevision !== undefined || x.progress.length > 0 || x.messages.length > 0)),
+    );
+
+    const writers = Array.from({ length: 20 }, async (_, wi) => {
+      for (let n = 0; n < 15; n++) {
+        const contextId = contexts[Math.floor(rand() * contexts.length)]!;
+        // Every fifth write is one revision of three events: atomicity has something to split.
+        if (n % 5 === 4) {
+          const agents = [0, 1, 2].map((k) => ({ agentId: `w${wi}-${n}-${k}` }));
+          await p.batchAddParticipants({ contextId, participants: agents }, as("alice"));
+        } else {
+          await touch(c, contextId, `writer ${wi} write ${n}`);
+        }
+      }
+    });
+    await Promise.all(writers);
+    const logs = new Map(await Promise.all(contexts.map(async (id) => [id, await eventLog(c, id, "alice")] as const)));
+    const headOf = (id: string): number => logs.get(id)!.at(-1)!.revision;
+    await Promise.all(watchers.map((w) => w.stream.untilRevision(headOf(w.contextId))));
+    for (const w of watchers) await w.stream.cancel();
+
+    // Resume each from a random revision it has already seen (or the one right after), while a few more writes land.
+    const resumed = watchers.map((w, i) => {
+      const seen = w.stream.messages.map((m) => m.revision);
+      const startRevision = seen[Math.floor(rand() * (seen.length + 1))] ?? seen.at(-1)! + 1;
+      return { ...w, startRevision, stream: watchAs(c, "alice", { contextId: w.contextId, startRevision: BigInt(startRevision) }, `resumed ${i}`), first: w.stream };
+    });
+    await Promise.all(contexts.map((id, i) => touch(c, id, `after the resumption ${i}`)));
+    const finalLogs = new Map(await Promise.all(contexts.map(async (id) => [id, await eventLog(c, id, "alice")] as const)));
+    await Promise.all(resumed.map((w) => w.stream.untilRevision(finalLogs.get(w.contextId)!.at(-1)!.revision)));
+    for (const w of resumed) await w.stream.cancel();
+
+    for (const id of contexts) {
+      const streams: RecordedStream[] = [];
+      for (const w of resumed.filter((x) => x.contextId === id)) {
+        const from = w.from ?? w.first.snapshotRevision! + 1;
+        const first = w.first.recorded(from, { through: headOf(id) });
+        streams.push(first, w.stream.recorded(w.startRevision, { resumes: first, through: finalLogs.get(id)!.at(-1)!.revision }));
+      }
+      assertWatchStreams(finalLogs.get(id)!, streams);
+    }
+    for (const w of resumed) expect(w.stream.end, describeEndOf(w.stream)).toEqual({ kind: "cancelled" });
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * Fakes for the watch hub's unit tests: a memory store that rings a doorbell after each commit
+ * (as PgContextStore's onCommit does in the app), a recording sink, and bounded waits.
+ */
+import type { ContextTx, StoreCall } from "../../../src/service/ports.js";
+import type { WatchMessage, WatchSink } from "../../../src/service/watch-types.js";
+import { LocalDoorbell } from "../../../src/store/local-doorbell.js";
+import { MemoryContextStore } from "../../support/memory-store.js";
+import type { RecordedMessage } from "../../support/watch-validator.js";
+
+/** The memory store, ringing `doorbell` after each commit unless `ringing` is off (a lost doorbell). */
+export class RingingStore extends MemoryContextStore {
+  ringing = true;
+  readonly doorbell = new LocalDoorbell();
+
+  override async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
+    const heads = new Map<string, number>();
+    const result = await super.transaction(call, (tx) =>
+      work({
+        ...tx,
+        appendEvents: async (events) => {
+          await tx.appendEvents(events);
+          for (const e of events) heads.set(e.contextId, Math.max(heads.get(e.contextId) ?? 0, e.revision));
+        },
+      }),
+    );
+    if (this.ringing) for (const [id, revision] of heads) this.doorbell.ring(id, revision);
+    return result;
+  }
+}
+
+/** A sink that records what it is sent; `pause()` makes send() hang, as a client that stops reading. */
+export class RecordingSink implements WatchSink {
+  readonly messages: WatchMessage[] = [];
+  private readonly controller = new AbortController();
+  private paused = false;
+  private waiting: Array<() => void> = [];
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  send = async (message: WatchMessage): Promise<void> => {
+    this.signal.throwIfAborted();
+    this.messages.push(message);
+    if (this.paused) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  };
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const w of this.waiting.splice(0)) w();
+  }
+
+  cancel(): void {
+    this.controller.abort(new DOMException("the client cancelled the call", "AbortError"));
+  }
+
+  /** The events messages as the validator reads them. */
+  recorded(): RecordedMessage[] {
+    return this.messages.flatMap((m) => (m.kind === "events" ? [{ revision: m.revision, eventIds: m.events.map((e) => e.eventId) }] : []));
+  }
+
+  lastRevision(): number {
+    return this.recorded().at(-1)?.revision ?? 0;
+  }
+}
+
+/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** The rejection of `promise` (fails if it resolves). */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a rejection");
+}
