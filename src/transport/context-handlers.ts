@@ -27,8 +27,10 @@ import { participantOut } from "./participant-mapper.js";
 import { enumIn, int64In } from "./proto-values.js";
 
 /**
- * Handlers for mplp.context.v1.ContextService. Partial: a method without one answers UNIMPLEMENTED
- * (UpdateSharedState, GetSharedState and WatchContext until their use cases land).
+ * Handlers for mplp.context.v1.ContextService. Partial: contextHandlers() covers the context and
+ * event methods; UpdateSharedState and GetSharedState come from shared-state-handlers.ts and
+ * WatchContext from watch-handler.ts, merged in by the composition root (src/app.ts). A method a
+ * server is given no handler for answers UNIMPLEMENTED.
  */
 export type ContextServiceHandlers = Partial<ServiceHandlers<MethodsOf<typeof ContextServiceDesc>>>;
 

@@ -7,8 +7,8 @@
  * For ListContexts and GetContextStatistics, which never deny, "allow" means the context is
  * listed / counted for the caller and "deny" that it is not.
  *
- * Not in the matrix: UpdateSharedState, GetSharedState and WatchContext, which are not built yet
- * (UNIMPLEMENTED); their permission rows belong to the shared-state and watch work.
+ * WatchContext is a stream: "allow" means it opens and delivers its first message (the snapshot,
+ * asked for with send_snapshot); "deny" that it ends with PERMISSION_DENIED/FORBIDDEN instead.
  *
  * Each cell starts from an empty database: alice creates the context (PUBLIC only in the
  * public-outsider column, PRIVATE otherwise) and adds ada (admin), cody (contributor), rita
@@ -19,7 +19,9 @@ import { describe, expect, it } from "vitest";
 import { ContextStatus, ContextType, JoinPolicy, Visibility } from "../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
+import { StateOperation } from "../../gen/mplp/context/v1/shared_state_pb.js";
 import { errorDetails } from "../../src/transport/grpc-client.js";
+import { valueOut } from "../../src/transport/proto-values.js";
 import { resetDatabase } from "../support/databases.js";
 import { describeOnApps } from "./support/app.js";
 import { failure } from "./support/failure.js";
@@ -45,6 +47,7 @@ function table(text: string): Map<string, Record<string, string>> {
 
 // The contract (shared/API.md "Permissions"): owner all; admin all; contributor READ+WRITE;
 // reviewer and viewer READ; outsiders READ on PUBLIC only; others' memberships need MANAGE_PARTICIPANTS.
+// Shared state: UpdateSharedState needs WRITE; GetSharedState and WatchContext need READ.
 const ON_THE_CONTEXT = table(`
   method                                    owner  admin  contributor  reviewer  viewer  private-outsider  public-outsider
   CreateContext                             allow  allow  allow        allow     allow   allow             allow
@@ -57,6 +60,9 @@ const ON_THE_CONTEXT = table(`
   TransitionContext                         allow  allow  allow        deny      deny    deny              deny
   GetContextStatistics (counts it)          allow  allow  allow        allow     allow   deny              allow
   ListContextEvents                         allow  allow  allow        allow     allow   deny              allow
+  UpdateSharedState                         allow  allow  allow        deny      deny    deny              deny
+  GetSharedState                            allow  allow  allow        allow     allow   deny              allow
+  WatchContext (opens, first message)       allow  allow  allow        allow     allow   deny              allow
   AddParticipant (another agent)            allow  allow  deny         deny      deny    deny              deny
   BatchAddParticipants (other agents)       allow  allow  deny         deny      deny    deny              deny
   GetParticipant (another)                  allow  allow  allow        allow     allow   deny              allow
@@ -123,6 +129,16 @@ async function keepAliveOnce(scene: Scene, participantId: string): Promise<void>
   throw new Error("KeepAlive ended without an answer");
 }
 
+/** Opens a WatchContext stream with a snapshot, takes its first message and cancels the stream. */
+async function watchOnce(scene: Scene): Promise<void> {
+  for await (const { response } of scene.contexts.watchContext({ contextId: scene.contextId, sendSnapshot: true }, scene.options)) {
+    if (response.case !== "snapshot") throw new Error(`WatchContext sent ${response.case ?? "an empty message"} first, not the snapshot`);
+    if (response.value.context?.contextId !== scene.contextId) throw new Error(`WatchContext's snapshot is of ${response.value.context?.contextId}`);
+    return; // leaving the loop cancels the call
+  }
+  throw new Error("WatchContext ended without a message");
+}
+
 const CONTEXT_PROBES: Readonly<Record<string, Probe>> = {
   CreateContext: (s) => s.contexts.createContext({ context: { name: "mine", type: ContextType.PIPELINE } }, s.options),
   BatchCreateContexts: (s) => s.contexts.batchCreateContexts({ requests: [{ context: { name: "mine", type: ContextType.PIPELINE } }] }, s.options),
@@ -146,6 +162,10 @@ const CONTEXT_PROBES: Readonly<Record<string, Probe>> = {
     return visible(stats.totalContexts === 1n && stats.totalParticipants === BigInt(MEMBERS.length));
   },
   ListContextEvents: (s) => s.contexts.listContextEvents({ contextId: s.contextId }, s.options),
+  UpdateSharedState: (s) =>
+    s.contexts.updateSharedState({ contextId: s.contextId, changes: [{ operation: StateOperation.SET, path: "plan.step", value: valueOut(1) }] }, s.options),
+  GetSharedState: (s) => s.contexts.getSharedState({ contextId: s.contextId }, s.options),
+  "WatchContext (opens, first message)": watchOnce,
   "AddParticipant (another agent)": (s) => s.participants.addParticipant({ contextId: s.contextId, participant: { agentId: "newbie" } }, s.options),
   "BatchAddParticipants (other agents)": (s) =>
     s.participants.batchAddParticipants({ contextId: s.contextId, participants: [{ agentId: "newbie-1" }, { agentId: "newbie-2" }] }, s.options),

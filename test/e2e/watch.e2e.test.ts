@@ -2,16 +2,19 @@
  * WatchContext over the wire, on PGlite and on Postgres: snapshot then events, resumption,
  * CONTEXT_DELETED then OK, PERMISSION_DENIED at the start and mid-stream, and 20 concurrent
  * writers × 50 watchers whose streams — and their resumptions from random earlier revisions —
- * pass the watch validator.
+ * pass the watch validator. With a short event retention: a start_revision in the compacted
+ * history is OUT_OF_RANGE/REVISION_COMPACTED, and one right after it streams what is retained.
  */
 import { status } from "@grpc/grpc-js";
 import { expect, it } from "vitest";
 import { Visibility } from "../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
+import { StateOperation } from "../../gen/mplp/context/v1/shared_state_pb.js";
+import { valueOut } from "../../src/transport/proto-values.js";
 import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
 import { assertWatchStreams, type RecordedStream } from "../support/watch-validator.js";
 import { describeOnApps } from "./support/app.js";
-import { as, createContext, type ContextClient, type ParticipantClient } from "./support/participants.js";
+import { as, createContext, eventually, type ContextClient, type ParticipantClient } from "./support/participants.js";
 import { describeEnd, eventLog, watchAs, type WatchRecording } from "./support/watch.js";
 
 const describeEndOf = (w: WatchRecording): string => (w.end === undefined ? "still open" : describeEnd(w.end));
@@ -159,3 +162,66 @@ await describeOnApps("WatchContext", (under) => {
     for (const w of resumed) expect(w.stream.end, describeEndOf(w.stream)).toEqual({ kind: "cancelled" });
   });
 });
+
+const RETENTION = 10;
+
+await describeOnApps(
+  "WatchContext from compacted history",
+  (under) => {
+    const client = (): ContextClient => under.client(ContextService);
+
+    it("refuses a start_revision at or below compact_revision with OUT_OF_RANGE/REVISION_COMPACTED, and streams from compact_revision + 1", async () => {
+      const c = client();
+      const { contextId } = await createContext(c, "alice", "compacted");
+      // 30 more revisions: state changes, description changes, and every tenth a three-event join.
+      let head = 1;
+      for (let i = 0; i < 30; i++) {
+        if (i % 10 === 9) {
+          const agents = [0, 1, 2].map((k) => ({ agentId: `a${i}-${k}` }));
+          await under.client(ParticipantService).batchAddParticipants({ contextId, participants: agents }, as("alice"));
+          head++;
+        } else if (i % 2 === 0) {
+          const res = await c.updateSharedState({ contextId, changes: [{ operation: StateOperation.SET, path: `k${i % 4}`, value: valueOut(i) }] }, as("alice"));
+          head = Number(res.revision);
+        } else {
+          head = await touch(c, contextId, `change ${i}`);
+        }
+      }
+      expect(head).toBe(31);
+      // The sweeper compacts in slices (once more than retention + retention/10 revisions are kept), so with
+      // retention 10 it settles at compact_revision head - 11 or head - 10; poll until it has. The retained
+      // log starts right after compact_revision: every revision has at least one event.
+      const log = await eventually("the history is compacted to its settled point", async () => {
+        const events = await eventLog(c, contextId, "alice");
+        return (events[0]?.revision ?? 0) >= head - RETENTION ? events : undefined;
+      });
+      const compactRevision = log[0]!.revision - 1;
+      expect(head - compactRevision).toBeGreaterThanOrEqual(RETENTION);
+      expect(log.at(-1)?.revision).toBe(head);
+
+      for (const startRevision of [1, compactRevision - 1, compactRevision]) {
+        const end = await watchAs(c, "alice", { contextId, startRevision: BigInt(startRevision) }).ended;
+        expect(end.kind === "failed" && [end.error.code, end.error.reason, end.error.metadata["compact_revision"]], `start_revision ${startRevision}: ${describeEnd(end)}`).toEqual([
+          status.OUT_OF_RANGE,
+          "REVISION_COMPACTED",
+          String(compactRevision),
+        ]);
+      }
+
+      const w = watchAs(c, "alice", { contextId, startRevision: BigInt(compactRevision + 1) }, "from compact_revision + 1");
+      await w.untilRevision(head);
+      // It stays live: two more revisions arrive (their events are read before compaction can reach them).
+      const more = [await touch(c, contextId, "after the compaction"), await touch(c, contextId, "and again")];
+      await w.untilRevision(more.at(-1)!);
+      await w.cancel();
+      expect(w.end, describeEndOf(w)).toEqual({ kind: "cancelled" });
+      // The log read before (history never changes) and what was appended since: compaction may have moved on meanwhile.
+      const later = await c.listContextEvents({ contextId, startRevision: BigInt(head + 1), pageSize: 100 }, as("alice"));
+      const fullLog = [...log, ...later.events.map((e) => ({ revision: Number(e.revision), eventId: e.eventId }))];
+      expect(fullLog.at(-1)?.revision).toBe(more.at(-1));
+      expect(w.messages[0]?.revision).toBe(compactRevision + 1);
+      assertWatchStreams(fullLog, [w.recorded(compactRevision + 1, { through: more.at(-1)! })]);
+    });
+  },
+  { env: { EVENT_RETENTION_REVISIONS: String(RETENTION), SWEEP_INTERVAL_MS: "50" } },
+);

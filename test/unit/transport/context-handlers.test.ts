@@ -11,6 +11,8 @@ import { foldStatistics } from "../../../src/domain/statistics.js";
 import { contextHandlers, type ContextUseCases } from "../../../src/transport/context-handlers.js";
 import type { MethodsOf } from "../../../src/transport/grpc-adapter.js";
 import { errorDetails, type PromiseClient } from "../../../src/transport/grpc-client.js";
+import { sharedStateHandlers } from "../../../src/transport/shared-state-handlers.js";
+import { watchContextHandler } from "../../../src/transport/watch-handler.js";
 import { startTestServer, type TestServer } from "../../e2e/support/server.js";
 
 const context: Context = {
@@ -226,12 +228,25 @@ describe(contextHandlers.name, () => {
     });
   });
 
-  describe("watchContext", () => {
-    it("returns UNIMPLEMENTED until the watch use case lands", async () => {
-      const error = await (async () => {
+  describe("the methods it leaves to their own handler files", () => {
+    it("handles every ContextService method except UpdateSharedState, GetSharedState and WatchContext, which the composition root merges in", () => {
+      const own = new Set(Object.keys(contextHandlers(fake.useCases)));
+      const left = ContextService.methods.map((m) => m.localName).filter((name) => !own.has(name));
+      expect(left).toEqual(["updateSharedState", "getSharedState", "watchContext"]);
+      // shared-state-handlers.ts supplies the two state methods and watch-handler.ts WatchContext (src/app.ts merges them).
+      const unused = () => Promise.reject(new Error("not called"));
+      expect(Object.keys(sharedStateHandlers({ update: unused, get: unused })).sort()).toEqual(["getSharedState", "updateSharedState"]);
+      expect(watchContextHandler({ watch: unused })).toBeTypeOf("function");
+    });
+
+    it("answers UNIMPLEMENTED for them on a server given contextHandlers() alone", async () => {
+      const unimplemented = { code: grpc.status.UNIMPLEMENTED };
+      expect(errorDetails(await api.getSharedState({ contextId: "c" }).catch((e: unknown) => e))).toMatchObject(unimplemented);
+      expect(errorDetails(await api.updateSharedState({ contextId: "c" }).catch((e: unknown) => e))).toMatchObject(unimplemented);
+      const watchError = await (async () => {
         for await (const _ of api.watchContext({ contextId: "c" })) break;
       })().catch((e: unknown) => e);
-      expect(errorDetails(error).code).toBe(grpc.status.UNIMPLEMENTED);
+      expect(errorDetails(watchError)).toMatchObject(unimplemented);
     });
   });
 });
