@@ -73,7 +73,8 @@ describe("the mplp-context process", () => {
     expect(stderr).toContain("ALLOW_UNAUTHENTICATED=true");
   });
 
-  it("keeps a context across a graceful restart on the embedded default", async () => {
+  // Two process starts on PGlite: seconds each, many more on a loaded machine.
+  it("keeps a context across a graceful restart on the embedded default", { timeout: 120_000 }, async () => {
     const first = await start({ PGLITE_DATA_DIR: dataDir });
     const client = createClient(ContextService, `127.0.0.1:${first.port}`);
     const { context } = await client.createContext({ context: { name: "durable", type: ContextType.PIPELINE } }, alice);
