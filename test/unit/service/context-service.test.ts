@@ -1,20 +1,12 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import type { AppError } from "../../../src/domain/app-error.js";
 import type { CreateContextInput } from "../../../src/domain/context-validation.js";
 import { ContextService, type Caller } from "../../../src/service/context-service.js";
 import { MemoryContextStore } from "../../support/memory-store.js";
+import { caught as failure } from "../../support/app-error-assertions.js";
 
 const alice: Caller = { principal: "alice" };
 const bob: Caller = { principal: "bob" };
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as AppError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 function input(name: string, extra: Partial<CreateContextInput["context"]> = {}, requestId = ""): CreateContextInput {
   return { context: { name, type: "COLLABORATIVE", ...extra }, requestId };

@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import type { AppError } from "../../../src/domain/app-error.js";
 import type { Context } from "../../../src/domain/context.js";
 import type { Caller } from "../../../src/service/caller.js";
 import { ContextService } from "../../../src/service/context-service.js";
@@ -7,20 +6,13 @@ import { ParticipantService } from "../../../src/service/participant-service.js"
 import { Sweeper } from "../../../src/service/sweeper.js";
 import { silentLogger } from "../../../src/logger.js";
 import { MemoryContextStore } from "../../support/memory-store.js";
+import { caught as failure } from "../../support/app-error-assertions.js";
 
 const owner: Caller = { principal: "owner" };
 const as = (principal: string): Caller => ({ principal });
 const TTL = 1_000;
 const INACTIVE_FOR = 5_000;
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as AppError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe(ParticipantService.name, () => {
   let time: number;

@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import type { AppError } from "../../../src/domain/app-error.js";
 import type { Context } from "../../../src/domain/context.js";
 import type { JsonValue } from "../../../src/domain/json.js";
 import { stateChecksum } from "../../../src/domain/state-checksum.js";
@@ -10,20 +9,13 @@ import { ParticipantService } from "../../../src/service/participant-service.js"
 import { SharedStateService, type UpdateStateInput, type VersionedState } from "../../../src/service/shared-state-service.js";
 import { Sweeper } from "../../../src/service/sweeper.js";
 import { MemoryContextStore } from "../../support/memory-store.js";
+import { caught as failure } from "../../support/app-error-assertions.js";
 
 const owner: Caller = { principal: "owner" };
 const as = (principal: string): Caller => ({ principal });
 const SNAPSHOT_INTERVAL = 5;
 const RETENTION = 10;
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as AppError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe(SharedStateService.name, () => {
   let time: number;
