@@ -45,6 +45,25 @@ function serializer<D extends DescMessage>(schema: D): grpc.serialize<MessageSha
   };
 }
 
+/**
+ * For streamed responses: one message object written to many streams (a watch revision fanned
+ * out to every watcher) is encoded once, not once per stream — at thousands of deliveries a
+ * second the per-stream toBinary alone would fill a core. Such messages are never mutated after
+ * they are first sent; the WeakMap lets them go once no stream holds them.
+ */
+function sharedSerializer<D extends DescMessage>(schema: D): grpc.serialize<MessageShape<D>> {
+  const encode = serializer(schema);
+  const encoded = new WeakMap<object, Buffer>();
+  return (message) => {
+    let bytes = encoded.get(message);
+    if (bytes === undefined) {
+      bytes = encode(message);
+      encoded.set(message, bytes);
+    }
+    return bytes;
+  };
+}
+
 /** grpc-js answers INTERNAL when a deserializer throws; a sentinel lets us answer INVALID_ARGUMENT instead. */
 function lenientDeserializer<D extends DescMessage>(schema: D): grpc.deserialize<MessageShape<D> | typeof UNDECODABLE> {
   return (bytes) => {
@@ -75,7 +94,8 @@ export function serviceDefinition<S extends GenServiceMethods>(service: GenServi
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: serializer(method.input),
       requestDeserialize: lenientDeserializer(method.input),
-      responseSerialize: serializer(method.output),
+      responseSerialize:
+        method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming" ? sharedSerializer(method.output) : serializer(method.output),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.localName,
     };
