@@ -1,0 +1,61 @@
+/**
+ * The two methods the benchmark drives, as raw grpc-js paths and codecs. Both our server and the
+ * bare baseline serve them under the same path with the same messages, so one client drives both.
+ */
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import {
+  ContextService,
+  UpdateSharedStateRequestSchema,
+  UpdateSharedStateResponseSchema,
+  WatchContextRequestSchema,
+  WatchContextResponseSchema,
+} from "../../gen/mplp/context/v1/context_service_pb.js";
+
+export const WATCH_PATH = `/${ContextService.typeName}/${ContextService.method.watchContext.name}`;
+export const UPDATE_STATE_PATH = `/${ContextService.typeName}/${ContextService.method.updateSharedState.name}`;
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export const serializeWatchRequest = (m: MessageInitShape<typeof WatchContextRequestSchema>): Buffer =>
+  toBuffer(toBinary(WatchContextRequestSchema, create(WatchContextRequestSchema, m)));
+export const deserializeWatchRequest = (b: Buffer) => fromBinary(WatchContextRequestSchema, b);
+export const serializeWatchResponse = (m: MessageInitShape<typeof WatchContextResponseSchema>): Buffer =>
+  toBuffer(toBinary(WatchContextResponseSchema, create(WatchContextResponseSchema, m)));
+export const serializeUpdateRequest = (m: MessageInitShape<typeof UpdateSharedStateRequestSchema>): Buffer =>
+  toBuffer(toBinary(UpdateSharedStateRequestSchema, create(UpdateSharedStateRequestSchema, m)));
+export const deserializeUpdateRequest = (b: Buffer) => fromBinary(UpdateSharedStateRequestSchema, b);
+export const serializeUpdateResponse = (m: MessageInitShape<typeof UpdateSharedStateResponseSchema>): Buffer =>
+  toBuffer(toBinary(UpdateSharedStateResponseSchema, create(UpdateSharedStateResponseSchema, m)));
+export const deserializeUpdateResponse = (b: Buffer) => fromBinary(UpdateSharedStateResponseSchema, b);
+
+/** The receive time and size of a watch message, taken before it is decoded. */
+export interface TimedWatchResponse {
+  readonly receivedMs: number;
+  readonly bytes: number;
+  readonly message: ReturnType<typeof decodeWatchResponse>;
+}
+
+function decodeWatchResponse(b: Buffer) {
+  return fromBinary(WatchContextResponseSchema, b);
+}
+
+/** A deserializer that notes when the bytes arrived (grpc-js calls it as each message comes in). */
+export function timedWatchDeserializer(now: () => number): (b: Buffer) => TimedWatchResponse {
+  return (b) => ({ receivedMs: now(), bytes: b.length, message: decodeWatchResponse(b) });
+}
+
+/**
+ * A channel of its own: grpc-js shares one subchannel (TCP connection) among clients with equal
+ * options unless told to use a local pool, and the point of several channels is several connections.
+ */
+export function newChannel(address: string): grpc.Client {
+  return new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+}
+
+/** `UNAVAILABLE` for 14, and so on. */
+export function statusName(code: number): string {
+  return grpc.status[code] ?? `CODE_${code}`;
+}

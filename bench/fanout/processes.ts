@@ -1,0 +1,105 @@
+/**
+ * Server processes for the benchmark — ours (`node --import tsx src/main.ts`, as the e2e tests run
+ * it) and the bare grpc-js baseline — started with an environment, awaited until they log that they
+ * serve, measured through /proc (RSS, CPU time), and stopped.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+/** The repository root: servers start from it so `src/main.ts` and tsx resolve as in `npm start`. */
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** What the bare baseline (bare-server.ts) logs once it listens, as `{"msg": …, "port": N}`. */
+export const BARE_READY_MESSAGE = "bare grpc-js serving";
+/** What our server logs once it serves (src/app.ts). */
+export const SERVER_READY_MESSAGE = "mplp-context serving";
+
+/**
+ * Every child still running. A last-resort kill on exit: a server still starting when the run is
+ * abandoned is not registered for cleanup yet, and must not outlive the benchmark.
+ */
+const children = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/** Lines of log kept per process, for the error message when it dies. */
+const KEPT_LINES = 50;
+
+export interface ServerProcess {
+  readonly label: string;
+  readonly pid: number;
+  readonly port: number;
+  readonly address: string;
+  /** SIGTERM, then SIGKILL when it has not exited within the grace period; idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `args` with `node --import tsx` and resolves once a stdout JSON line has `msg` equal to
+ * `readyMessage`, with the port from its `address` (`host:port`) or `port` field. Stdout is read to
+ * the end (a full pipe would block the server), keeping the last lines.
+ */
+export async function startProcess(label: string, args: readonly string[], env: Readonly<Record<string, string>>, readyMessage: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", GRPC_PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  const lines: string[] = [];
+  const keep = (line: string): void => {
+    lines.push(line);
+    if (lines.length > KEPT_LINES) lines.shift();
+  };
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => chunk.split("\n").forEach(keep));
+  const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      keep(line);
+      if (!line.includes(readyMessage)) return;
+      try {
+        const entry = JSON.parse(line) as { msg?: string; address?: string; port?: number };
+        if (entry.msg === readyMessage) resolve(entry.port ?? Number(entry.address?.split(":").pop()));
+      } catch {
+        // not a JSON log line
+      }
+    });
+    void exited.then(([code, signal]) => reject(new Error(`${label} exited (${code ?? signal}) before serving:\n${lines.join("\n")}`)));
+  });
+  return {
+    label,
+    pid: child.pid!,
+    port,
+    address: `127.0.0.1:${port}`,
+    stop: () => stopChild(child, exited),
+  };
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Resident memory of a process in bytes (VmRSS of /proc/<pid>/status). */
+export function rssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (match === null) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+/** CPU time (user + system, all threads) a process has used so far, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start at state; utime and stime are the 12th and 13th of those.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticksPerSecond = 100; // USER_HZ: 100 on Linux on every architecture Node runs on.
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
