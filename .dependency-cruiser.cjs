@@ -2,6 +2,9 @@
  * The layering of ARCHITECTURE.md, checked on every CI run:
  * transport → service → domain, store → domain; service sees stores only through ports.ts;
  * nothing imports transport; domain imports nothing outside itself.
+ * The client layer (sdk/, and cli/ on top of it) sits beside the server, not in it: the SDK may
+ * use transport's typed client (grpc-client.ts) and gen/, the CLI only the SDK, and no server code
+ * imports either.
  */
 module.exports = {
   forbidden: [
@@ -16,8 +19,35 @@ module.exports = {
       name: "nothing-imports-transport",
       comment: "transport/ is the outer edge; only the composition root wires it in.",
       severity: "error",
-      from: { path: "^src/", pathNot: ["^src/transport/", "^src/(main|app)\\.ts$"] },
+      from: { path: "^src/", pathNot: ["^src/transport/", "^src/(main|app)\\.ts$", "^src/sdk/"] },
       to: { path: "^src/transport/" },
+    },
+    {
+      name: "sdk-uses-only-the-transport-client",
+      comment: "The SDK builds on transport's typed client and nothing else of the server's transport.",
+      severity: "error",
+      from: { path: "^src/sdk/" },
+      to: { path: "^src/transport/", pathNot: ["^src/transport/grpc-client\\.ts$"] },
+    },
+    {
+      name: "clients-stay-clients",
+      comment: "sdk/ and cli/ talk to a server over the wire; they never reach into its layers.",
+      severity: "error",
+      from: { path: "^src/(sdk|cli)/" },
+      to: { path: ["^src/(service|store|domain)/", "^src/(main|app|config|logger)\\.ts$"] },
+    },
+    {
+      name: "nothing-imports-clients",
+      comment: "The server does not depend on its clients; the SDK does not depend on the CLI.",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/cli/"] },
+      to: { path: "^src/cli/" },
+    },
+    {
+      name: "server-does-not-import-sdk",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/(sdk|cli)/"] },
+      to: { path: "^src/sdk/" },
     },
     {
       name: "service-sees-ports-only",
@@ -37,7 +67,7 @@ module.exports = {
       name: "grpc-and-gen-only-in-transport",
       comment: "Proto types and grpc-js stop at the transport edge.",
       severity: "error",
-      from: { path: "^src/", pathNot: ["^src/transport/"] },
+      from: { path: "^src/", pathNot: ["^src/transport/", "^src/(sdk|cli)/"] },
       to: { path: ["^gen/", "node_modules/@grpc/", "node_modules/@bufbuild/", "node_modules/grpc-health-check/"] },
     },
     {

@@ -1,0 +1,162 @@
+/**
+ * The `mplp-context` CLI end to end: every command against a live server process, errors as one
+ * line with code and reason, and `watch` printing a scripted session and resuming across a server
+ * restart (same PGlite data dir, same port) with no gap and no repeat.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, ContextType, setVar, type MplpClient } from "../../src/sdk/index.js";
+import { startServerProcess, type ServerProcess } from "./support/process.js";
+import { cli, revisionsOf, RunningCli } from "./cli-support.js";
+
+const MISSING = "00000000-0000-4000-8000-000000000000";
+
+describe("mplp-context CLI", () => {
+  let server: ServerProcess;
+  let as: (principal: string, ...args: string[]) => string[];
+
+  beforeAll(async () => {
+    server = await startServerProcess({ PGLITE_DATA_DIR: "memory://" });
+    as = (principal, ...args) => [...args, "--addr", server.address, "--principal", principal];
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("runs every command: contexts, participants, state, events", async () => {
+    const created = await cli(as("alice", "contexts", "create", "cli-plan", "--type", "pipeline", "--json"));
+    expect(created.code, created.stderr).toBe(0);
+    const context = JSON.parse(created.stdout) as { contextId: string; name: string; type: string; revision: string };
+    expect(context).toMatchObject({ name: "cli-plan", type: "CONTEXT_TYPE_PIPELINE", revision: "1" });
+    const id = context.contextId;
+
+    const listed = await cli(as("alice", "contexts", "list"));
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+cli-plan\\s+PIPELINE\\s+ACTIVE`));
+
+    const got = await cli(as("alice", "contexts", "get", id));
+    expect(got.stdout).toMatch(/owner:\s+alice/);
+
+    const added = await cli(as("alice", "participants", "add", id, "bob", "--role", "contributor", "--json"));
+    expect(added.code, added.stderr).toBe(0);
+    const bob = JSON.parse(added.stdout) as { participantId: string; agentId: string };
+    expect(bob.agentId).toBe("bob");
+    const members = await cli(as("alice", "participants", "list", id));
+    expect(members.stdout).toMatch(new RegExp(`${bob.participantId}\\s+bob\\s+AGENT\\s+ACTIVE\\s+contributor`));
+
+    // bob writes as himself; the value is JSON when it parses, text otherwise.
+    const set = await cli(as("bob", "state", "set", id, "plan.step=2", "owner=bob"));
+    expect(set.stdout).toContain("revision 3");
+    const state = await cli(as("alice", "state", "get", id, "--json"));
+    expect(JSON.parse(state.stdout)).toMatchObject({ revision: "3", sharedState: { variables: { plan: { step: 2 }, owner: "bob" } } });
+    const old = await cli(as("alice", "state", "get", id, "--revision", "2"));
+    expect(old.stdout).toContain("revision 2");
+
+    expect((await cli(as("alice", "contexts", "pause", id))).stdout).toContain("status PAUSED");
+    expect((await cli(as("alice", "contexts", "resume", id))).stdout).toContain("status ACTIVE");
+    const removed = await cli(as("alice", "participants", "remove", id, bob.participantId));
+    expect(removed.stdout).toContain(`removed participant ${bob.participantId}`);
+
+    const events = await cli(as("alice", "events", id));
+    expect(revisionsOf(events.stdout.trim().split("\n"))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(events.stdout).toMatch(/^#3 \S+ context\.state\.changed by bob: set plan\.step=2, set owner="bob"$/m);
+    expect(events.stdout).toMatch(/^#4 \S+ context\.status\.changed by alice: status=PAUSED/m);
+    // Not a terminal: no escape codes.
+    expect(events.stdout).not.toContain("\u001b[");
+
+    const deleted = await cli(as("alice", "contexts", "delete", id, "--force"));
+    expect(deleted.stdout).toContain(`deleted context ${id}`);
+    const gone = await cli(as("alice", "contexts", "get", id));
+    expect(gone.code).toBe(1);
+  }, 120_000);
+
+  it("prints a failure as one line with the gRPC code and reason, and exits non-zero", async () => {
+    const missing = await cli(as("alice", "contexts", "get", MISSING));
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe("");
+    expect(missing.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^mplp-context: NOT_FOUND CONTEXT_NOT_FOUND: /)]);
+
+    const created = await cli(as("alice", "contexts", "create", "cli-conflict", "--json"));
+    const id = (JSON.parse(created.stdout) as { contextId: string }).contextId;
+    await cli(as("alice", "state", "set", id, "a=1"));
+    const stale = await cli(as("alice", "state", "set", id, "a=2", "--expected-revision", "1"));
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/^mplp-context: ABORTED SYNC_CONFLICT: .*current_revision=2/);
+
+    const denied = await cli(as("mallory", "contexts", "pause", id));
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/^mplp-context: (PERMISSION_DENIED FORBIDDEN|NOT_FOUND CONTEXT_NOT_FOUND): /);
+
+    const usage = await cli(as("alice", "contexts", "frobnicate"));
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("contexts wants one of list|get|create|pause|resume|delete");
+
+    const unreachable = await cli(["contexts", "list", "--addr", "127.0.0.1:1", "--timeout", "5000"]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/^mplp-context: (UNAVAILABLE|DEADLINE_EXCEEDED)/);
+  }, 90_000);
+});
+
+describe("mplp-context watch", () => {
+  let dataDir: string;
+  let first: ServerProcess | undefined;
+  let second: ServerProcess | undefined;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "mplp-cli-watch-"));
+  });
+
+  afterAll(async () => {
+    await first?.stop();
+    await second?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("prints each event of a scripted session once, in order, across a server restart", async () => {
+    first = await startServerProcess({ PGLITE_DATA_DIR: dataDir });
+    const port = first.port;
+    let client: MplpClient = connect({ address: first.address, principal: "alice" });
+    const { context } = await client.contexts.createContext({ context: { name: "watched", type: ContextType.COLLABORATIVE } });
+    const contextId = context!.contextId;
+
+    const watch = new RunningCli(["watch", contextId, "--from", "1", "--addr", first.address, "--principal", "alice"]);
+    try {
+      await watch.until("revision 1", (lines) => revisionsOf(lines).includes(1));
+      const { participant } = await client.participants.addParticipant({ contextId, participant: { agentId: "bob", roles: ["contributor"] } });
+      await client.contexts.updateSharedState({ contextId, changes: [setVar("plan.step", 1)] });
+      await client.contexts.updateSharedState({ contextId, changes: [setVar("plan.step", 2)] });
+      await watch.until("revision 4", (lines) => revisionsOf(lines).includes(4));
+      await client.close();
+
+      // The server goes away; the watch must notice, and come back once another one serves the same data.
+      expect(await first.stop()).toBe(0);
+      await watch.until("the disconnect notice", () => watch.stderr.includes("resuming from revision 5"));
+      second = await startServerProcess({ PGLITE_DATA_DIR: dataDir, GRPC_PORT: String(port) });
+      client = connect({ address: second.address, principal: "alice" });
+      await client.contexts.updateSharedState({ contextId, changes: [setVar("plan.step", 3)] });
+      await client.participants.removeParticipant({ contextId, participantId: participant!.participantId, reason: "done" });
+      await client.contexts.transitionContext({ contextId, target: { case: "status", value: 2 } });
+      await watch.until("revision 7", (lines) => revisionsOf(lines).includes(7));
+      await client.close();
+
+      expect(revisionsOf(watch.lines)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      const names = watch.lines.map((line) => line.split(" ")[2]);
+      expect(names).toEqual([
+        "context.created",
+        "context.participant.joined",
+        "context.state.changed",
+        "context.state.changed",
+        "context.state.changed",
+        "context.participant.left",
+        "context.status.changed",
+      ]);
+      expect(watch.lines[4]).toMatch(/set plan\.step=3$/);
+      expect(watch.lines[5]).toContain("(reason: done)");
+    } finally {
+      expect(await watch.stop()).toBe(0);
+    }
+  }, 120_000);
+});
