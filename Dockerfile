@@ -15,8 +15,9 @@ ENV NODE_ENV=production \
     GRPC_HOST=0.0.0.0 \
     GRPC_PORT=50051 \
     PGLITE_DATA_DIR=/data/pglite
-# Without authentication (not built yet) the server refuses a non-loopback address; run the image
-# with -e ALLOW_UNAUTHENTICATED=true only on a network you trust.
+# On 0.0.0.0 the server refuses to start without authentication: pass a JWT key
+# (-e AUTH_JWT_SECRET=… , AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_FILE) or mutual TLS (TLS_CERT_FILE,
+# TLS_KEY_FILE, TLS_CLIENT_CA_FILE), or -e ALLOW_UNAUTHENTICATED=true only on a network you trust.
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -54,7 +54,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const server = createGrpcServer({
     config,
     logger,
-    handlers: { context: { ...contextHandlers(contexts), ...sharedStateHandlers(state), watchContext: watchContextHandler(hub) }, participant: participantHandlers(participants) },
+    handlers: { context: { ...contextHandlers(contexts), ...sharedStateHandlers(state), watchContext: watchContextHandler(hub, { maxPerPrincipal: config.watchMaxPerPrincipal }) }, participant: participantHandlers(participants) },
   });
   let port: number;
   try {

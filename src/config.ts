@@ -1,7 +1,11 @@
 /**
  * Configuration, read from the environment once at start-up into a frozen, typed object.
  * A bad value stops start-up with the variable's name and what was wrong with it.
+ * The object holds key material (JWT secret, TLS key): never log it.
  */
+import { jwtConfig, SecurityConfigError, tlsConfig, type JwtConfig, type TlsConfig } from "./config-security.js";
+
+export type { JwtConfig, JwtKeySource, TlsConfig } from "./config-security.js";
 
 export interface Config {
   /** Address to listen on. */
@@ -29,7 +33,7 @@ export interface Config {
   readonly maxConnectionAgeGraceMs: number;
   /** Largest request message accepted, in bytes. */
   readonly maxReceiveMessageBytes: number;
-  /** Serve a non-loopback address without authentication (explicit opt-in). */
+  /** Serve a non-loopback address without authentication (explicit opt-in; ignored once authentication is configured). */
   readonly allowUnauthenticated: boolean;
   /** A participant's presence lease lasts this long after each Heartbeat / KeepAlive message. */
   readonly presenceTtlMs: number;
@@ -53,6 +57,23 @@ export interface Config {
   readonly watchQueueRevisions: number;
   /** How often the watch hub checks the database heads of watched contexts (makes good lost doorbells). */
   readonly watchReconcileMs: number;
+  /** JWT verification (AUTH_*); undefined → no token authentication. */
+  readonly jwt: JwtConfig | undefined;
+  /** TLS (TLS_*); undefined → plaintext. With `clientCa`, mutual TLS: every client presents a certificate. */
+  readonly tls: TlsConfig | undefined;
+  /** Most concurrent HTTP/2 streams (calls, watches included) one client connection may open. */
+  readonly maxConcurrentStreams: number;
+  /** Most WatchContext streams one principal may hold open on this instance. */
+  readonly watchMaxPerPrincipal: number;
+  /** Calls per second each principal may make on average; 0 = no rate limit. */
+  readonly rateLimitRps: number;
+  /** Calls a principal may make at once after being idle (the token bucket's size). */
+  readonly rateLimitBurst: number;
+}
+
+/** True when callers must prove who they are: a JWT key is configured, or mutual TLS demands a certificate. */
+export function authenticationConfigured(config: Pick<Config, "jwt" | "tls">): boolean {
+  return config.jwt !== undefined || config.tls?.clientCa !== undefined;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +150,22 @@ export function isLoopback(host: string): boolean {
 
 const HOUR = 3_600_000;
 
+/** The security variables, with a bad one reported as the ConfigError of its name. */
+function security(env: Env): Pick<Config, "jwt" | "tls"> {
+  try {
+    return { jwt: jwtConfig(env, integer(env, "AUTH_CLOCK_SKEW_SECONDS", 30, 0, 300)), tls: tlsConfig(env) };
+  } catch (error) {
+    if (error instanceof SecurityConfigError) throw new ConfigError(error.variable, error.problem);
+    throw error;
+  }
+}
+
+function rateLimit(env: Env): Pick<Config, "rateLimitRps" | "rateLimitBurst"> {
+  const rps = integer(env, "RATE_LIMIT_RPS", 0, 0, 1_000_000);
+  // A bucket smaller than one second's worth would make the average unreachable for bursty callers.
+  return { rateLimitRps: rps, rateLimitBurst: integer(env, "RATE_LIMIT_BURST", Math.max(1, rps), 1, 10_000_000) };
+}
+
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const config: Config = Object.freeze({
@@ -157,14 +194,19 @@ export function loadConfig(env: Env = process.env): Config {
     stateSnapshotInterval: integer(env, "STATE_SNAPSHOT_INTERVAL", 100, 1, 100_000),
     watchQueueRevisions: integer(env, "WATCH_QUEUE_REVISIONS", 1_000, 1, 1_000_000),
     watchReconcileMs: integer(env, "WATCH_RECONCILE_MS", 1_000, 20, 60_000),
+    ...security(env),
+    maxConcurrentStreams: integer(env, "GRPC_MAX_CONCURRENT_STREAMS", 1_000, 1, 100_000),
+    watchMaxPerPrincipal: integer(env, "WATCH_MAX_PER_PRINCIPAL", 100, 1, 1_000_000),
+    ...rateLimit(env),
   });
-  // No authentication exists yet, so every caller may claim any principal: only the machine
+  // Without authentication every caller may claim any principal (x-principal-id): only the machine
   // itself may call, unless the operator says otherwise in so many words.
-  if (!isLoopback(config.grpcHost) && !config.allowUnauthenticated) {
+  if (!isLoopback(config.grpcHost) && !authenticationConfigured(config) && !config.allowUnauthenticated) {
     throw new ConfigError(
       "GRPC_HOST",
-      `is ${config.grpcHost}, not a loopback address, and no authentication is configured: ` +
-        "callers could act as anyone. Set ALLOW_UNAUTHENTICATED=true to serve it anyway",
+      `is ${config.grpcHost}, not a loopback address, and no authentication is configured ` +
+        "(AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY, AUTH_JWKS_FILE or TLS_CLIENT_CA_FILE): " +
+        "callers could act as anyone. Configure one, or set ALLOW_UNAUTHENTICATED=true to serve it anyway",
     );
   }
   return config;

@@ -1,22 +1,48 @@
 /** The process's one logger: JSON lines from pino, one per call and per notable event. */
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
 export interface LoggerOptions {
   readonly level: string;
+  /** Where lines go (tests capture them); stdout by default. */
+  readonly destination?: DestinationStream;
 }
 
-/** Secrets never reach a log line, whatever a caller passes in. */
-const REDACT = ["authorization", "*.authorization", "password", "*.password", "token", "*.token"];
+/**
+ * Secrets never reach a log line, whatever a caller passes in: bearer tokens (the `authorization`
+ * metadata, also inside logged metadata or headers objects), passwords, JWT secrets and TLS keys.
+ * The call log never writes metadata at all; this is the net under that rule.
+ */
+export const REDACT = [
+  "authorization",
+  "*.authorization",
+  "metadata.authorization",
+  "*.metadata.authorization",
+  "headers.authorization",
+  "*.headers.authorization",
+  "password",
+  "*.password",
+  "token",
+  "*.token",
+  "secret",
+  "*.secret",
+  "jwt",
+  "*.jwt",
+  "tls",
+  "*.tls",
+];
 
 export function createLogger(options: LoggerOptions): Logger {
-  return pino({
-    level: options.level,
-    base: { service: "mplp-context" },
-    redact: { paths: REDACT, censor: "[redacted]" },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  return pino(
+    {
+      level: options.level,
+      base: { service: "mplp-context" },
+      redact: { paths: REDACT, censor: "[redacted]" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    options.destination,
+  );
 }
 
 /** A logger that writes nothing, for tests. */

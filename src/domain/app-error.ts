@@ -42,6 +42,8 @@ export interface AppErrorOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   /** The underlying error, logged and never sent to a client. */
   readonly cause?: unknown;
+  /** How long the client should wait before retrying (RATE_LIMITED); sent as a google.rpc.RetryInfo. */
+  readonly retryDelayMs?: number;
 }
 
 /** A failure with a contract reason and a message safe to show to any client. */
@@ -49,6 +51,8 @@ export class AppError extends Error {
   readonly reason: ErrorReason;
   readonly violations: readonly FieldViolation[];
   readonly metadata: Readonly<Record<string, string>>;
+  /** When set, the client should wait this long before retrying. */
+  readonly retryDelayMs: number | undefined;
 
   constructor(reason: ErrorReason, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -56,6 +60,7 @@ export class AppError extends Error {
     this.reason = reason;
     this.violations = options.violations ?? [];
     this.metadata = options.metadata ?? {};
+    this.retryDelayMs = options.retryDelayMs;
   }
 
   /** A VALIDATION_ERROR naming every bad field; the message lists them too, for plain clients. */

@@ -1,22 +1,25 @@
 /**
- * What a handler knows about the call it serves: who is calling, the request id, the deadline and
- * an AbortSignal that fires when the client cancels or the deadline passes (so database work can
- * stop). Also the one log line each finished call writes.
+ * What a handler knows about the call it serves: who is calling (decided by the authenticator,
+ * auth.ts), the request id, the deadline and an AbortSignal that fires when the client cancels,
+ * the deadline passes or, on a stream, the caller's token expires (so database work can stop).
+ * Also the one log line each finished call writes, and the audit line of every denial.
  */
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { AppError } from "../domain/app-error.js";
+import type { PeerCertificate } from "node:tls";
+import { isAppError, type AppError, type ErrorReason } from "../domain/app-error.js";
 import type { Logger } from "../logger.js";
+import { createAuthenticator, type Authenticator } from "./auth.js";
+import { unauthenticated } from "./auth-jwt.js";
 import { toFailureStatus, type FailureStatus } from "./error-status.js";
+import type { RateLimiter } from "./rate-limit.js";
 
-/** Metadata key naming the caller while real authentication is not wired in (API.md, "Auth"). */
-export const PRINCIPAL_HEADER = "x-principal-id";
+export { ANONYMOUS, PRINCIPAL_HEADER } from "./auth.js";
 /** Metadata key of the request id; echoed back in the response headers. */
 export const REQUEST_ID_HEADER = "x-request-id";
-/** The principal of a call that names none. */
-export const ANONYMOUS = "anonymous";
+/** The principal the log names for a call whose caller was never established. */
+export const UNAUTHENTICATED_PRINCIPAL = "unauthenticated";
 
-const MAX_PRINCIPAL_CHARS = 255;
 const MAX_REQUEST_ID_CHARS = 128;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 /**
@@ -26,18 +29,22 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 const DEADLINE_SLACK_MS = 10;
 /** setTimeout fires at once for delays beyond this; farther deadlines need no timer anyway. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Denials: each is written to the log at warn, as the audit trail of who was refused what. */
+const DENIALS: ReadonlySet<ErrorReason> = new Set(["UNAUTHORIZED", "FORBIDDEN", "RATE_LIMITED"]);
+/** A hostile request's context id could be anything: the audit line keeps a bounded prefix. */
+const MAX_LOGGED_ID_CHARS = 64;
 
 /** Per-call facts handed to every handler. */
 export interface CallContext {
   /** Full method path, e.g. `/mplp.context.v1.ContextService/GetContext`. */
   readonly method: string;
-  /** The calling principal (`anonymous` when none is named). */
+  /** The calling principal: the token's `sub`, the client certificate's CN, or x-principal-id without auth. */
   readonly principal: string;
   /** The client's `x-request-id`, or a fresh UUID; echoed in the response headers. */
   readonly requestId: string;
   /** Absolute deadline in epoch ms; undefined when the client set none. */
   readonly deadline: number | undefined;
-  /** Aborted when the client cancels or the deadline passes. */
+  /** Aborted when the client cancels, the deadline passes, or (streams) the caller's token expires. */
   readonly signal: AbortSignal;
   /** The client's address, for the log. */
   readonly peer: string;
@@ -52,39 +59,57 @@ export interface ServerCallLike {
   getPeer(): string;
   sendMetadata(metadata: grpc.Metadata): void;
   on(event: "cancelled", listener: () => void): unknown;
+  /** grpc-js ≥ 1.10: the TLS peer certificate of the connection, when the client sent one. */
+  getAuthContext?(): { sslPeerCertificate?: PeerCertificate } | null;
 }
 
-/** A call being served: its context, and how it ends (exactly once). */
+/** Who may call and how often: checked before any handler runs. */
+export interface CallGuard {
+  readonly authenticator: Authenticator;
+  /** Per-principal token bucket; absent or disabled = no limit. */
+  readonly rateLimiter?: RateLimiter;
+}
+
+/** Options of one call. */
+export interface BeginCallOptions {
+  /** Defaults to no authentication (x-principal-id) and no rate limit. */
+  readonly guard?: CallGuard;
+  /** Streams end with UNAUTHENTICATED when the caller's token expires; unary calls are too short to care. */
+  readonly streaming?: boolean;
+}
+
+/** A call being served: its context once admitted, and how it ends (exactly once). */
 export interface ActiveCall {
-  readonly context: CallContext;
   /**
-   * Set when the call must be refused before its handler runs (e.g. a malformed x-principal-id).
-   * The adapter answers it instead of calling the handler.
+   * Authenticates the caller and takes a rate-limit token; resolves the handler's context or
+   * throws the AppError to answer with (UNAUTHORIZED, RATE_LIMITED, VALIDATION_ERROR).
    */
-  readonly rejection: AppError | undefined;
+  admit(): Promise<CallContext>;
+  /** Rejects with UNAUTHORIZED when a stream's token expires; never settles otherwise. */
+  readonly expired: Promise<never>;
+  /** Notes the request (each one, on client streams), so a denial's audit line can name its context. */
+  observe(request: unknown): void;
   /** Records success and writes the log line. */
   succeed(): void;
   /** Maps the error to its status, writes the log line, and returns what to send. */
   fail(error: unknown): FailureStatus;
 }
 
+const NO_AUTH: CallGuard = { authenticator: createAuthenticator({ jwt: undefined, tls: undefined }) };
+
 function firstText(metadata: grpc.Metadata, key: string): string | undefined {
   const [value] = metadata.get(key);
   return typeof value === "string" ? value : undefined;
 }
 
-function validPrincipal(raw: string | undefined): { principal: string; rejection?: AppError } {
-  if (raw === undefined) return { principal: ANONYMOUS };
-  const length = [...raw].length;
-  if (length === 0 || length > MAX_PRINCIPAL_CHARS || CONTROL.test(raw) || raw.trim() === "") {
-    return {
-      principal: ANONYMOUS,
-      rejection: AppError.validation([
-        { field: PRINCIPAL_HEADER, description: `must be 1..${MAX_PRINCIPAL_CHARS} characters without control characters` },
-      ]),
-    };
+/** The context id a request is about, when it names one (plain, nested in context or participant). */
+function contextIdIn(request: unknown): string | undefined {
+  if (typeof request !== "object" || request === null) return undefined;
+  const r = request as { contextId?: unknown; context?: { contextId?: unknown }; participant?: { contextId?: unknown } };
+  for (const candidate of [r.contextId, r.context?.contextId, r.participant?.contextId]) {
+    if (typeof candidate === "string" && candidate !== "") return candidate.slice(0, MAX_LOGGED_ID_CHARS);
   }
-  return { principal: raw };
+  return undefined;
 }
 
 /** A client-chosen request id is kept only when it is short printable text; otherwise a fresh one is made. */
@@ -117,19 +142,27 @@ export function errorChain(error: unknown): Array<Record<string, unknown>> {
 }
 
 /**
- * Starts serving one call: reads principal, request id and deadline, echoes the request id in the
- * response headers, and wires the AbortSignal to cancellation and the deadline.
+ * Starts serving one call: reads request id and deadline, echoes the request id in the response
+ * headers, and wires the AbortSignal to cancellation and the deadline. The caller is established
+ * by admit(), before the handler runs.
  */
-export function beginCall(call: ServerCallLike, method: string, logger: Logger): ActiveCall {
+export function beginCall(call: ServerCallLike, method: string, logger: Logger, options: BeginCallOptions = {}): ActiveCall {
   const started = performance.now();
+  const guard = options.guard ?? NO_AUTH;
   const metadata = call.metadata;
-  const { principal, rejection } = validPrincipal(firstText(metadata, PRINCIPAL_HEADER));
   const requestId = requestIdOf(metadata);
   const deadline = deadlineOf(call.getDeadline());
   const peer = call.getPeer();
   const controller = new AbortController();
+  let principal: string = UNAUTHENTICATED_PRINCIPAL;
+  let contextId: string | undefined;
   let finished = false;
   let endedBy: "deadline" | "cancel" | undefined;
+  let expiryTimer: NodeJS.Timeout | undefined;
+  let expire: (error: AppError) => void = () => {};
+  const expired = new Promise<never>((_, reject) => (expire = reject));
+  // Nobody may be listening yet (unary calls never listen): an expiry must not be an unhandled rejection.
+  expired.catch(() => {});
 
   const timer =
     deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS
@@ -153,19 +186,46 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger):
   headers.set(REQUEST_ID_HEADER, requestId);
   call.sendMetadata(headers);
 
-  const context: CallContext = { method, principal, requestId, deadline, signal: controller.signal, peer, metadata };
+  /** Ends a stream whose proof of identity lapsed: the handler's signal stops its work. */
+  function armExpiry(expiresAt: number | undefined): void {
+    if (!options.streaming || expiresAt === undefined) return;
+    const delay = expiresAt - Date.now();
+    if (delay > MAX_TIMER_MS) return;
+    expiryTimer = setTimeout(() => {
+      if (finished) return;
+      const error = unauthenticated("the token has expired");
+      controller.abort(error);
+      expire(error);
+    }, Math.max(0, delay));
+  }
 
-  function log(code: grpc.status, error?: unknown, reason?: string): void {
+  async function admit(): Promise<CallContext> {
+    const identity = await guard.authenticator.authenticate({
+      metadata,
+      peerCertificate: call.getAuthContext?.()?.sslPeerCertificate,
+    });
+    principal = identity.principal;
+    guard.rateLimiter?.take(principal);
+    armExpiry(identity.expiresAt);
+    return { method, principal, requestId, deadline, signal: controller.signal, peer, metadata };
+  }
+
+  function log(code: grpc.status, error?: unknown, failure?: FailureStatus): void {
     const line = {
       method,
       code: grpc.status[code],
-      ...(reason === undefined ? {} : { reason }),
+      ...(failure?.reason === undefined ? {} : { reason: failure.reason }),
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       principal,
       requestId,
       peer,
     };
-    if (code === grpc.status.INTERNAL || code === grpc.status.UNAVAILABLE) {
+    if (failure?.reason !== undefined && DENIALS.has(failure.reason)) {
+      // The audit trail: who was refused what, and why. The message is the client-safe one: it
+      // never holds the token (auth-jwt.ts says which check failed, not what was presented).
+      const about = contextId ?? (isAppError(error) ? error.metadata["context_id"] : undefined);
+      logger.warn({ ...line, audit: "denied", ...(about === undefined ? {} : { contextId: about }), why: failure.serviceError.details }, "call denied");
+    } else if (code === grpc.status.INTERNAL || code === grpc.status.UNAVAILABLE) {
       logger.error({ ...line, err: errorChain(error) }, "call failed");
     } else {
       logger.info(line, code === grpc.status.OK ? "call finished" : "call failed");
@@ -175,6 +235,7 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger):
   function end(): void {
     finished = true;
     if (timer !== undefined) clearTimeout(timer);
+    if (expiryTimer !== undefined) clearTimeout(expiryTimer);
   }
 
   /** What the client actually saw when the call was cut off before the handler answered. */
@@ -185,8 +246,11 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger):
   }
 
   return {
-    context,
-    rejection,
+    admit,
+    expired,
+    observe(request) {
+      contextId = contextIdIn(request) ?? contextId;
+    },
     succeed() {
       if (finished) return;
       end();
@@ -198,7 +262,7 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger):
         end();
         const cutOff = cutOffCode();
         if (cutOff !== undefined) log(cutOff);
-        else log(failure.code, error, failure.reason);
+        else log(failure.code, error, failure);
       }
       return failure;
     },

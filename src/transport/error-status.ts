@@ -2,13 +2,13 @@
  * The one table from domain failures to gRPC statuses (shared/API.md, "Errors"), and the
  * ServiceError grpc-js sends for each: the status code, a client-safe message and, in the
  * `grpc-status-details-bin` trailer, a serialized google.rpc.Status carrying an ErrorInfo (and a
- * BadRequest for VALIDATION_ERROR). Anything that is not an AppError is a bug or an outage we did
+ * BadRequest for VALIDATION_ERROR, a RetryInfo when the client should wait, as for RATE_LIMITED). Anything that is not an AppError is a bug or an outage we did
  * not classify: the client sees INTERNAL "internal error" and nothing else; the log sees the rest.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { AppError, isAppError, type ErrorReason } from "../domain/app-error.js";
 
@@ -72,7 +72,10 @@ export function codeOfReason(reason: ErrorReason): grpc.status {
   return REASON_CODES[reason];
 }
 
-/** Serializes the google.rpc.Status for an AppError: ErrorInfo always, BadRequest when fields are named. */
+/**
+ * Serializes the google.rpc.Status for an AppError: ErrorInfo always, BadRequest when fields are
+ * named, RetryInfo (retry_delay) when the error says how long to wait.
+ */
 export function statusDetailsOf(error: AppError, code: grpc.status = codeOfReason(error.reason)): Uint8Array {
   const details = [
     anyPack(
@@ -87,6 +90,15 @@ export function statusDetailsOf(error: AppError, code: grpc.status = codeOfReaso
         create(BadRequestSchema, {
           fieldViolations: error.violations.map((v) => ({ field: v.field, description: v.description })),
         }),
+      ),
+    );
+  }
+  if (error.retryDelayMs !== undefined) {
+    const ms = Math.max(0, Math.ceil(error.retryDelayMs));
+    details.push(
+      anyPack(
+        RetryInfoSchema,
+        create(RetryInfoSchema, { retryDelay: { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 } }),
       ),
     );
   }

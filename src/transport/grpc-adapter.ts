@@ -2,7 +2,9 @@
  * Serves protobuf-es service descriptors on grpc-js. protoc-gen-es v2 emits `GenService`
  * descriptors and no grpc-js stubs, so this turns one into a `grpc.ServiceDefinition` (binary codec
  * from the descriptor) and wraps typed handlers into grpc-js ones: per-call context, the error
- * table, UNIMPLEMENTED for methods without a handler, INVALID_ARGUMENT for bytes that do not decode.
+ * table, UNIMPLEMENTED for methods without a handler, INVALID_ARGUMENT for bytes that do not decode
+ * (on every method kind: a stream's later messages too), and authentication and the rate limit
+ * (call-context.ts) before any handler runs.
  */
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
@@ -11,7 +13,7 @@ import { once } from "node:events";
 import type { Readable } from "node:stream";
 import { AppError } from "../domain/app-error.js";
 import type { Logger } from "../logger.js";
-import { beginCall, type ActiveCall, type CallContext } from "./call-context.js";
+import { beginCall, type ActiveCall, type CallContext, type CallGuard } from "./call-context.js";
 import { TransportStatusError } from "./error-status.js";
 
 type In<M extends GenServiceMethods[string]> = MessageShape<M["input"]>;
@@ -117,9 +119,11 @@ function checked<T>(request: T | typeof UNDECODABLE, typeName: string): T {
  * cleanly) when the call was cancelled. The stream is not destroyed when its requests end: a
  * Readable's default iterator would destroy the Duplex, and with it the response side and status.
  */
-async function* decodedRequests<T>(stream: Readable, typeName: string, signal: AbortSignal): AsyncGenerator<T> {
+async function* decodedRequests<T>(stream: Readable, typeName: string, signal: AbortSignal, active: ActiveCall): AsyncGenerator<T> {
   for await (const request of stream.iterator({ destroyOnReturn: false })) {
-    yield checked(request as T | typeof UNDECODABLE, typeName);
+    const decoded = checked(request as T | typeof UNDECODABLE, typeName);
+    active.observe(decoded);
+    yield decoded;
   }
   signal.throwIfAborted();
 }
@@ -136,11 +140,21 @@ function sender<Res>(stream: grpc.ServerWritableStream<unknown, Res> | grpc.Serv
   };
 }
 
-/** Runs a handler's promise to its status; shared by the four call shapes. */
-async function settle<T>(active: ActiveCall, work: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: grpc.ServiceError }> {
+/**
+ * Admits the call (authentication, rate limit), runs the handler and turns the outcome into a
+ * status; shared by the four call shapes. A stream whose token expires fails UNAUTHENTICATED at
+ * once, whatever its handler is waiting for (the handler's signal aborts so it lets go).
+ */
+async function settle<T>(
+  active: ActiveCall,
+  work: (ctx: CallContext) => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: grpc.ServiceError }> {
   try {
-    if (active.rejection !== undefined) throw active.rejection;
-    const value = await work();
+    const ctx = await active.admit();
+    const running = work(ctx);
+    // Once expiry wins the race, the handler's own (abort) failure has no one to hear it.
+    running.catch(() => {});
+    const value = await Promise.race([running, active.expired]);
     active.succeed();
     return { ok: true, value };
   } catch (error) {
@@ -151,6 +165,8 @@ async function settle<T>(active: ActiveCall, work: () => Promise<T>): Promise<{ 
 /** Options for {@link implementService}. */
 export interface ImplementOptions {
   readonly logger: Logger;
+  /** Authentication and rate limit; defaults to x-principal-id and no limit. */
+  readonly guard?: CallGuard;
 }
 
 type AnyHandler = (...args: never[]) => Promise<unknown>;
@@ -176,38 +192,40 @@ export function implementService<S extends GenServiceMethods>(
     const path = methodPath(service, method);
     const typeName = method.input.typeName;
     const handler = (table[method.localName] ?? notImplemented(method.name)) as (...args: unknown[]) => Promise<unknown>;
-    const { logger } = options;
+    const { logger, guard } = options;
+    const streaming = method.methodKind !== "unary";
+    const begin = (call: Parameters<typeof beginCall>[0]): ActiveCall => beginCall(call, path, logger, { ...(guard === undefined ? {} : { guard }), streaming });
     switch (method.methodKind) {
       case "unary":
         implementation[method.name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-          const active = beginCall(call, path, logger);
-          void settle(active, () => handler(checked(call.request, typeName), active.context)).then((result) =>
+          const active = begin(call);
+          active.observe(call.request);
+          void settle(active, (ctx) => handler(checked(call.request, typeName), ctx)).then((result) =>
             result.ok ? callback(null, result.value) : callback(result.error),
           );
         };
         break;
       case "server_streaming":
         implementation[method.name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
-          const active = beginCall(call, path, logger);
-          const send = sender(call, active.context.signal);
-          void settle(active, () => handler(checked(call.request, typeName), active.context, send)).then((result) =>
+          const active = begin(call);
+          active.observe(call.request);
+          void settle(active, (ctx) => handler(checked(call.request, typeName), ctx, sender(call, ctx.signal))).then((result) =>
             result.ok ? call.end() : call.emit("error", result.error),
           );
         };
         break;
       case "client_streaming":
         implementation[method.name] = (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-          const active = beginCall(call, path, logger);
-          void settle(active, () => handler(decodedRequests(call, typeName, active.context.signal), active.context)).then((result) =>
+          const active = begin(call);
+          void settle(active, (ctx) => handler(decodedRequests(call, typeName, ctx.signal, active), ctx)).then((result) =>
             result.ok ? callback(null, result.value) : callback(result.error),
           );
         };
         break;
       case "bidi_streaming":
         implementation[method.name] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-          const active = beginCall(call, path, logger);
-          const send = sender(call, active.context.signal);
-          void settle(active, () => handler(decodedRequests(call, typeName, active.context.signal), active.context, send)).then((result) =>
+          const active = begin(call);
+          void settle(active, (ctx) => handler(decodedRequests(call, typeName, ctx.signal, active), ctx, sender(call, ctx.signal))).then((result) =>
             result.ok ? call.end() : call.emit("error", result.error),
           );
         };

@@ -8,7 +8,7 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { once } from "node:events";
-import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { STATUS_DETAILS_KEY } from "./error-status.js";
 import { methodPath } from "./grpc-adapter.js";
@@ -179,6 +179,8 @@ export interface ErrorDetails {
   readonly metadata: Readonly<Record<string, string>>;
   /** BadRequest field violations; empty when none were sent. */
   readonly violations: ReadonlyArray<{ readonly field: string; readonly description: string }>;
+  /** RetryInfo.retry_delay in milliseconds; undefined when the status carried no RetryInfo. */
+  readonly retryDelayMs: number | undefined;
 }
 
 function isServiceError(error: unknown): error is grpc.ServiceError {
@@ -192,8 +194,11 @@ export function errorDetails(error: unknown): ErrorDetails {
   const status = raw instanceof Buffer ? fromBinary(StatusSchema, raw) : undefined;
   let info: MessageShape<typeof ErrorInfoSchema> | undefined;
   const violations: Array<{ field: string; description: string }> = [];
+  let retryDelayMs: number | undefined;
   for (const any of status?.details ?? []) {
     info ??= anyUnpack(any, ErrorInfoSchema);
+    const retry = anyUnpack(any, RetryInfoSchema)?.retryDelay;
+    if (retry !== undefined) retryDelayMs = Number(retry.seconds) * 1000 + Math.round(retry.nanos / 1_000_000);
     const badRequest = anyUnpack(any, BadRequestSchema);
     for (const v of badRequest?.fieldViolations ?? []) violations.push({ field: v.field, description: v.description });
   }
@@ -204,5 +209,6 @@ export function errorDetails(error: unknown): ErrorDetails {
     domain: info?.domain,
     metadata: { ...(info?.metadata ?? {}) },
     violations,
+    retryDelayMs,
   };
 }

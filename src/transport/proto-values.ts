@@ -81,10 +81,15 @@ export function valueIn(value: Value | undefined): JsonValue {
   }
 }
 
-/** A google.protobuf.Struct message as a JSON object. */
+/**
+ * A google.protobuf.Struct message as a JSON object. Keys are defined as own properties, so a
+ * client's `__proto__` key stays data instead of replacing the object's prototype.
+ */
 export function structIn(struct: Struct): JsonObject {
   const object: JsonObject = {};
-  for (const [key, field] of Object.entries(struct.fields)) object[key] = valueIn(field);
+  for (const [key, field] of Object.entries(struct.fields)) {
+    Object.defineProperty(object, key, { value: valueIn(field), enumerable: true, writable: true, configurable: true });
+  }
   return object;
 }
 

@@ -1,6 +1,8 @@
 /**
  * The gRPC server: both mplp services, health and reflection on one grpc-js Server, with
- * connection settings from Config, and a graceful shutdown (drain, then cut off after a grace).
+ * connection settings from Config, TLS when configured, authentication and the rate limit in front
+ * of both mplp services (health and reflection stay open), and a graceful shutdown (drain, then
+ * cut off after a grace).
  */
 import * as grpc from "@grpc/grpc-js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
@@ -8,9 +10,13 @@ import { ParticipantService } from "../../gen/mplp/context/v1/participant_servic
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { ContextServiceHandlers } from "./context-handlers.js";
+import { createAuthenticator } from "./auth.js";
+import type { CallGuard } from "./call-context.js";
 import { addService } from "./grpc-adapter.js";
 import type { ParticipantServiceHandlers } from "./participant-handlers.js";
+import { RateLimiter } from "./rate-limit.js";
 import { Health, addReflection } from "./reflection.js";
+import { serverCredentials, transportSecurity } from "./tls.js";
 
 export type { ParticipantServiceHandlers } from "./participant-handlers.js";
 
@@ -25,6 +31,11 @@ export type ServerConfig = Pick<
   | "maxConnectionAgeMs"
   | "maxConnectionAgeGraceMs"
   | "maxReceiveMessageBytes"
+  | "maxConcurrentStreams"
+  | "jwt"
+  | "tls"
+  | "rateLimitRps"
+  | "rateLimitBurst"
 >;
 
 export interface GrpcServerOptions {
@@ -69,6 +80,16 @@ export function serverOptions(config: ServerConfig): grpc.ServerOptions {
     "grpc.max_connection_age_grace_ms": config.maxConnectionAgeGraceMs,
     // Refuse request messages larger than this with RESOURCE_EXHAUSTED before decoding them.
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
+    // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: one connection cannot hold more calls (watches included) than this.
+    "grpc.max_concurrent_streams": config.maxConcurrentStreams,
+  };
+}
+
+/** Authentication and the per-principal rate limit, as the configuration asks. */
+export function callGuard(config: ServerConfig): CallGuard {
+  return {
+    authenticator: createAuthenticator(config),
+    rateLimiter: new RateLimiter({ rps: config.rateLimitRps, burst: config.rateLimitBurst }),
   };
 }
 
@@ -76,8 +97,9 @@ export function serverOptions(config: ServerConfig): grpc.ServerOptions {
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const { config, logger, handlers } = options;
   const server = new grpc.Server(serverOptions(config));
-  addService(server, ContextService, handlers.context, { logger });
-  addService(server, ParticipantService, handlers.participant ?? {}, { logger });
+  const guard = callGuard(config);
+  addService(server, ContextService, handlers.context, { logger, guard });
+  addService(server, ParticipantService, handlers.participant ?? {}, { logger, guard });
   const health = new Health([ContextService.typeName, ParticipantService.typeName]);
   health.addToServer(server);
   addReflection(server);
@@ -88,12 +110,15 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     start() {
       const address = `${config.grpcHost.includes(":") ? `[${config.grpcHost}]` : config.grpcHost}:${config.grpcPort}`;
       return new Promise<number>((resolve, reject) => {
-        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
+        server.bindAsync(address, serverCredentials(config.tls), (error, port) => {
           if (error) {
             reject(error);
             return;
           }
-          logger.info({ address, port }, "gRPC server listening");
+          logger.info(
+            { address, port, transport: transportSecurity(config.tls), authentication: guard.authenticator.required ? "required" : "x-principal-id" },
+            "gRPC server listening",
+          );
           resolve(port);
         });
       });

@@ -15,7 +15,7 @@
  * (reviewer), vic (viewer) and tess (viewer, the "other participant" acted upon).
  */
 import { status } from "@grpc/grpc-js";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContextStatus, ContextType, JoinPolicy, Visibility } from "../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
@@ -23,9 +23,10 @@ import { StateOperation } from "../../gen/mplp/context/v1/shared_state_pb.js";
 import { errorDetails } from "../../src/transport/grpc-client.js";
 import { valueOut } from "../../src/transport/proto-values.js";
 import { resetDatabase } from "../support/databases.js";
-import { describeOnApps } from "./support/app.js";
+import { describeOnApps, type AppUnderTest } from "./support/app.js";
 import { failure } from "./support/failure.js";
-import { as, createContext, type ContextClient, type ParticipantClient } from "./support/participants.js";
+import { as, createContext, identifyCallersWith, type ContextClient, type Identify, type ParticipantClient } from "./support/participants.js";
+import { bearer, JWT_ENV, tokenFor } from "./support/tokens.js";
 
 /** Parses a whitespace-aligned table: the first line names the columns, each other line is one row. */
 function table(text: string): Map<string, Record<string, string>> {
@@ -217,7 +218,20 @@ async function outcome(probe: Probe, scene: Scene): Promise<string> {
   }
 }
 
-await describeOnApps("the permission matrix over gRPC", (under) => {
+/** Declares the whole matrix for an app started with `env`, its callers named by `identify`. */
+async function permissionMatrix(title: string, env: Readonly<Record<string, string>>, identify: Identify | undefined): Promise<void> {
+  await describeOnApps(title, (under) => suite(under, identify), { env });
+}
+
+function suite(under: AppUnderTest, identify: Identify | undefined): void {
+  if (identify !== undefined) {
+    let restore = (): void => {};
+    beforeAll(() => {
+      restore = identifyCallersWith(identify);
+    });
+    afterAll(() => restore());
+  }
+
   /** Empties the database and sets the scene for one cell. */
   async function scene(column: string): Promise<Scene> {
     await resetDatabase(under.app().database);
@@ -272,4 +286,13 @@ await describeOnApps("the permission matrix over gRPC", (under) => {
       expect([err.code, err.reason]).toEqual([status.PERMISSION_DENIED, "FORBIDDEN"]);
     });
   });
+}
+
+await permissionMatrix("the permission matrix over gRPC", {}, undefined);
+// Tokens are made once per principal: the matrix calls thousands of times, the signature is the same.
+const tokens = new Map<string, string>();
+await permissionMatrix("the permission matrix over gRPC with JWTs", JWT_ENV, (principal) => {
+  let token = tokens.get(principal);
+  if (token === undefined) tokens.set(principal, (token = tokenFor(principal)));
+  return bearer(token);
 });

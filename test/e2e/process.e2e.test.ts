@@ -1,6 +1,7 @@
 /**
  * The server as a process, as a new user runs it: start-up refuses bad configuration naming the
- * variable, SIGTERM drains and exits 0, and data on the embedded default survives a restart.
+ * variable, refuses 0.0.0.0 without authentication and serves it with, SIGTERM drains and exits 0,
+ * and data on the embedded default survives a restart.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -11,7 +12,8 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContextType } from "../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
-import { createClient } from "../../src/transport/grpc-client.js";
+import { createClient, errorDetails } from "../../src/transport/grpc-client.js";
+import { JWT_ENV, TEST_JWT_SECRET, tokenFor, withToken } from "./support/tokens.js";
 
 const alice = { metadata: { "x-principal-id": "alice" } };
 
@@ -74,6 +76,31 @@ describe("the mplp-context process", () => {
   });
 
   // Two process starts on PGlite: seconds each, many more on a loaded machine.
+  it("starts on 0.0.0.0 with authentication configured, serving token holders only, and logs no secret", { timeout: 60_000 }, async () => {
+    const server = await start({ ...JWT_ENV, GRPC_HOST: "0.0.0.0", PGLITE_DATA_DIR: "memory://" });
+    const client = createClient(ContextService, `127.0.0.1:${server.port}`);
+    const token = tokenFor("alice");
+    try {
+      const { context } = await client.createContext({ context: { name: "reachable", type: ContextType.PIPELINE } }, withToken(token));
+      expect(context?.accessControl?.owner).toBe("alice");
+      const refused = await client.listContexts({}, alice).then(
+        () => undefined,
+        (error: unknown) => errorDetails(error),
+      );
+      expect(refused?.reason).toBe("UNAUTHORIZED");
+    } finally {
+      client.close();
+      const exited = once(server.child, "exit");
+      server.child.kill("SIGTERM");
+      await exited;
+    }
+    const listening = server.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e["msg"] === "gRPC server listening");
+    expect(listening).toMatchObject({ authentication: "required", transport: "plaintext" });
+    const log = server.lines.join("\n");
+    expect(log).not.toContain(TEST_JWT_SECRET);
+    expect(log).not.toContain(token);
+  });
+
   it("keeps a context across a graceful restart on the embedded default", { timeout: 120_000 }, async () => {
     const first = await start({ PGLITE_DATA_DIR: dataDir });
     const client = createClient(ContextService, `127.0.0.1:${first.port}`);

@@ -6,7 +6,7 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
 import { startApp, type App } from "../../../src/app.js";
 import { loadConfig } from "../../../src/config.js";
-import { silentLogger } from "../../../src/logger.js";
+import { silentLogger, type Logger } from "../../../src/logger.js";
 import { createClient, type PromiseClient } from "../../../src/transport/grpc-client.js";
 import { createTestPostgresDatabase, postgresAvailable, resetDatabase, type EmptyTestDatabase } from "../../support/databases.js";
 
@@ -22,10 +22,10 @@ export interface AppUnderTest {
   client<S extends GenServiceMethods>(service: GenService<S>): PromiseClient<S>;
 }
 
-/** Starts the app with the test defaults (port 0, loopback, quiet) plus `env`. */
-export function startTestApp(env: Readonly<Record<string, string>>): Promise<App> {
+/** Starts the app with the test defaults (port 0, loopback, quiet unless given a logger) plus `env`. */
+export function startTestApp(env: Readonly<Record<string, string>>, logger: Logger = silentLogger()): Promise<App> {
   const config = loadConfig({ GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", SHUTDOWN_GRACE_MS: "2000", ...env });
-  return startApp(config, silentLogger());
+  return startApp(config, logger);
 }
 
 /** Per-suite settings for describeOnApps. */

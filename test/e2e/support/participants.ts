@@ -15,9 +15,26 @@ export type ParticipantClient = PromiseClient<(typeof ParticipantService)["metho
 /** What CreateContext takes as `context` (the plain-object form). */
 export type ContextInit = Exclude<MessageInitShape<typeof ContextSchema>, Context>;
 
-/** Call options that act as `principal` (x-principal-id). */
+/** The metadata that names a caller: x-principal-id unless a suite switched to tokens. */
+export type Identify = (principal: string) => Readonly<Record<string, string>>;
+const byHeader: Identify = (principal) => ({ "x-principal-id": principal });
+let identify: Identify = byHeader;
+
+/**
+ * Makes `as()` (and every helper built on it) present callers another way, e.g. as bearer tokens
+ * for an app with authentication on. Returns the function that restores the previous way.
+ */
+export function identifyCallersWith(how: Identify): () => void {
+  const previous = identify;
+  identify = how;
+  return () => {
+    identify = previous;
+  };
+}
+
+/** Call options that act as `principal` (x-principal-id, or as identifyCallersWith says). */
 export const as = (principal: string): { readonly metadata: Readonly<Record<string, string>> } => ({
-  metadata: { "x-principal-id": principal },
+  metadata: identify(principal),
 });
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

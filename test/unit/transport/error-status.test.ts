@@ -2,7 +2,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { BadRequestSchema, ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import { AppError, ERROR_REASONS, type ErrorReason } from "../../../src/domain/app-error.js";
 import { errorDetails } from "../../../src/transport/grpc-client.js";
@@ -122,6 +122,19 @@ describe(toFailureStatus.name, () => {
       expect(failure.code).toBe(grpc.status.UNIMPLEMENTED);
       expect(failure.serviceError.details).toBe("X is not implemented yet");
       expect(failure.serviceError.metadata.get(STATUS_DETAILS_KEY)).toEqual([]);
+    });
+  });
+
+  describe("RetryInfo", () => {
+    it("carries retry_delay for an error that says how long to wait (RATE_LIMITED), and none otherwise", () => {
+      const limited = toFailureStatus(new AppError("RATE_LIMITED", "slow down", { retryDelayMs: 1250 }));
+      expect(limited.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      const [raw] = limited.serviceError.metadata.get(STATUS_DETAILS_KEY);
+      const details = fromBinary(StatusSchema, raw as Buffer).details;
+      const retry = details.map((d) => anyUnpack(d, RetryInfoSchema)).find((r) => r !== undefined);
+      expect(retry?.retryDelay).toMatchObject({ seconds: 1n, nanos: 250_000_000 });
+      expect(errorDetails(limited.serviceError)).toMatchObject({ reason: "RATE_LIMITED", retryDelayMs: 1250 });
+      expect(errorDetails(toFailureStatus(new AppError("CONTEXT_FULL", "full")).serviceError).retryDelayMs).toBeUndefined();
     });
   });
 });

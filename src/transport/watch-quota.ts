@@ -1,0 +1,40 @@
+/**
+ * WATCH_MAX_PER_PRINCIPAL: how many WatchContext streams one principal may hold open on this
+ * instance. Every open stream holds a feed slot, a queue and a connection's stream; without a cap
+ * one caller could pin an instance's memory by opening watches it never reads. The counts live in
+ * a map that holds principals with at least one open stream only, so it is bounded by open streams.
+ */
+import { AppError } from "../domain/app-error.js";
+
+export class WatchQuota {
+  private readonly open = new Map<string, number>();
+
+  constructor(private readonly maxPerPrincipal: number) {}
+
+  /**
+   * Takes a slot for `principal`, or throws RESOURCE_EXHAUSTED / RATE_LIMITED; the returned
+   * function gives it back (call it exactly once, when the stream ends).
+   */
+  acquire(principal: string): () => void {
+    const count = this.open.get(principal) ?? 0;
+    if (count >= this.maxPerPrincipal) {
+      throw new AppError("RATE_LIMITED", `too many open watches: at most ${this.maxPerPrincipal} per principal; close one first`, {
+        metadata: { limit: String(this.maxPerPrincipal), open_watches: String(count) },
+      });
+    }
+    this.open.set(principal, count + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.open.get(principal) ?? 1) - 1;
+      if (left <= 0) this.open.delete(principal);
+      else this.open.set(principal, left);
+    };
+  }
+
+  /** Open streams of `principal` (tests). */
+  openOf(principal: string): number {
+    return this.open.get(principal) ?? 0;
+  }
+}
