@@ -7,11 +7,15 @@
  * reconcile (the database heads): `target` is the newest revision either has announced, `head` the
  * newest it has read and pushed. Its reads start at head + 1 and push revisions in order, so a
  * watcher whose cursor is past the head can rely on the pushes alone.
+ *
+ * Revisions this instance commits itself are handed over by the store instead (handOff) and
+ * pushed without the read-back when they continue exactly from the head; everything else —
+ * gaps, other instances' commits, reconcile — goes through the read.
  */
 import type { Logger } from "../logger.js";
 import { readRevisions, type RevisionRead } from "./watch-revisions.js";
 import type { Watcher, WatchSource } from "./watch-watcher.js";
-import type { WatchStore } from "./watch-types.js";
+import type { RevisionBatch, WatchStore } from "./watch-types.js";
 
 export class WatchFeed implements WatchSource {
   readonly watchers = new Set<Watcher>();
@@ -57,6 +61,26 @@ export class WatchFeed implements WatchSource {
     void this.catchUp();
   }
 
+  /**
+   * Revisions this instance has just committed, in order, each with all its events (the store
+   * hands over what the committing transaction appended, and a revision is written by one
+   * transaction). They are pushed as a read would push them — one by one while each is exactly
+   * head + 1 and whole — which saves the database round trip. The rest goes the usual way: a
+   * gap (a concurrent commit whose hand-off comes later, another instance's revision) makes the
+   * feed read from its head. Revisions up to the head were pushed already (a read got there
+   * first) and are skipped; the watchers' cursors would drop them anyway.
+   */
+  handOff(batches: readonly RevisionBatch[]): void {
+    for (const batch of batches) {
+      if (batch.revision <= this.currentHead) continue;
+      if (batch.revision !== this.currentHead + 1 || !isWhole(batch)) break;
+      this.push(batch);
+    }
+    const last = batches[batches.length - 1];
+    // Reads whatever the hand-off could not cover; a no-op when it covered everything.
+    if (last !== undefined) this.notify(last.revision);
+  }
+
   /** The context is no longer in the database: read the log to its end (CONTEXT_DELETED is there), then end whoever did not see it. */
   markDeleted(): void {
     this.gone = true;
@@ -73,9 +97,7 @@ export class WatchFeed implements WatchSource {
         const read = await this.read(this.currentHead + 1, this.readBatchEvents);
         for (const batch of read.revisions) {
           if (batch.revision <= this.currentHead) continue;
-          this.currentHead = batch.revision;
-          // A copy: a watcher that ends on this revision leaves the set while we iterate.
-          for (const watcher of [...this.watchers]) watcher.offer(batch);
+          this.push(batch);
         }
         if (read.atEnd && read.revisions.length === 0) {
           // Nothing past the head although a ring said so (a stale ring, or the log purged):
@@ -93,4 +115,16 @@ export class WatchFeed implements WatchSource {
       this.reading = false;
     }
   }
+
+  /** Revision head + 1 to every watcher: the one place the head moves. */
+  private push(batch: RevisionBatch): void {
+    this.currentHead = batch.revision;
+    // A copy: a watcher that ends on this revision leaves the set while we iterate.
+    for (const watcher of [...this.watchers]) watcher.offer(batch);
+  }
+}
+
+/** All of one revision's events, seq 0, 1, …: the checkable half of "whole" (the store vouches for the tail). */
+function isWhole(batch: RevisionBatch): boolean {
+  return batch.events.length > 0 && batch.events.every((e, i) => e.revision === batch.revision && e.seq === i);
 }

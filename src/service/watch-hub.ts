@@ -8,12 +8,17 @@
  * feed → it ends on CONTEXT_DELETED (OK), on losing READ (FORBIDDEN), on falling behind
  * (SLOW_CONSUMER), on cancellation, or when the hub closes (SERVICE_UNAVAILABLE: resume elsewhere).
  * The last watcher of a context to leave takes its feed with it.
+ *
+ * The events this instance commits reach its own feeds directly (committed, before the doorbell
+ * rings), saving each a read of what was just written; other instances hear the doorbell and read.
  */
 import { AppError } from "../domain/app-error.js";
+import type { ContextEvent } from "../domain/event.js";
 import type { Logger } from "../logger.js";
 import type { Caller } from "./caller.js";
 import type { Doorbell } from "./ports.js";
 import { WatchFeed } from "./watch-feed.js";
+import { groupByRevision } from "./watch-revisions.js";
 import { startWatch } from "./watch-start.js";
 import { DEFAULT_READ_BATCH_EVENTS, type WatchHubOptions, type WatchRequest, type WatchSink, type WatchStore } from "./watch-types.js";
 import { Watcher } from "./watch-watcher.js";
@@ -25,6 +30,8 @@ export interface WatchUseCase {
 
 export class WatchHub implements WatchUseCase {
   private readonly feeds = new Map<string, WatchFeed>();
+  /** Per context, hand-offs on their way (see committed) and the newest revision among them. */
+  private readonly handOffs = new Map<string, { pending: number; revision: number }>();
   private readonly unsubscribe: () => void;
   private readonly timer: NodeJS.Timeout;
   private readonly readBatchEvents: number;
@@ -38,7 +45,12 @@ export class WatchHub implements WatchUseCase {
     private readonly logger?: Logger,
   ) {
     this.readBatchEvents = options.readBatchEvents ?? DEFAULT_READ_BATCH_EVENTS;
-    this.unsubscribe = doorbell.subscribe((contextId, revision) => this.feeds.get(contextId)?.notify(revision));
+    this.unsubscribe = doorbell.subscribe((contextId, revision) => {
+      // This instance's own ring arrives before its hand-off: leave it to the hand-off, which
+      // ends with notify(its revision) anyway, rather than start a read of what is on its way.
+      if (revision <= (this.handOffs.get(contextId)?.revision ?? 0)) return;
+      this.feeds.get(contextId)?.notify(revision);
+    });
     this.timer = setInterval(() => void this.reconcile(), options.reconcileMs);
     this.timer.unref();
   }
@@ -66,6 +78,37 @@ export class WatchHub implements WatchUseCase {
     // This stream's own read may have seen a revision the feed has not heard of yet.
     feed.notify(start.revision);
     return watcher.done;
+  }
+
+  /**
+   * This instance committed `events()` to `contextId`, up to `revision` (whole revisions in
+   * (revision, seq) order, as a read of the log returns them): its feed pushes them without
+   * reading them back when they continue from its head (WatchFeed.handOff). Called by the
+   * store's onCommit, before the ring; `events` is only called when the context is watched here.
+   *
+   * The push waits for setImmediate, not a microtask: fanning a revision out to many streams
+   * takes milliseconds, and it must not delay the committing call's reply (whose continuation
+   * runs on the microtasks first). Rings up to `revision` meanwhile are left to the hand-off
+   * (see the constructor), which always ends with notify(revision): whatever it could not push,
+   * or a failure, is read as the ring would have had it read.
+   */
+  committed(contextId: string, revision: number, events: () => readonly ContextEvent[]): void {
+    if (this.closed || !this.feeds.has(contextId)) return;
+    const entry = this.handOffs.get(contextId) ?? { pending: 0, revision: 0 };
+    this.handOffs.set(contextId, { pending: entry.pending + 1, revision: Math.max(entry.revision, revision) });
+    setImmediate(() => {
+      const left = this.handOffs.get(contextId);
+      if (left !== undefined && left.pending > 1) this.handOffs.set(contextId, { ...left, pending: left.pending - 1 });
+      else this.handOffs.delete(contextId);
+      const feed = this.feeds.get(contextId);
+      if (feed === undefined || this.closed) return;
+      try {
+        feed.handOff(groupByRevision(events()));
+      } catch (error) {
+        this.logger?.warn({ err: error, contextId }, "watch hub could not take the committed events; reading them instead");
+      }
+      feed.notify(revision);
+    });
   }
 
   /** Open streams, for tests and metrics. */

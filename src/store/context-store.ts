@@ -10,11 +10,13 @@
  * cancels work still running when the deadline passes (SQLSTATE 57014 → TIMEOUT); a JS timer could
  * only stop waiting, not stop the database.
  */
+import { Buffer } from "node:buffer";
 import { and, asc, count, desc, eq, like, max, or, sql, type SQL } from "drizzle-orm";
 import type { PgTransactionConfig } from "drizzle-orm/pg-core";
 import { AppError } from "../domain/app-error.js";
 import type { Context, ContextFilter, ContextStatus, ContextType, LifecycleStage } from "../domain/context.js";
 import type { ContextEvent, EventPosition } from "../domain/event.js";
+import type { JsonValue } from "../domain/json.js";
 import type { Participant } from "../domain/participant.js";
 import type { SharedState } from "../domain/shared-state.js";
 import {
@@ -31,7 +33,14 @@ import {
   type StoreCall,
   type SweepCandidates,
 } from "../service/ports.js";
-import { contextColumnsWithoutState, contextColumnsWithState, contextFromRow, eventFromRow } from "./context-rows.js";
+import {
+  contextColumnsWithoutState,
+  contextColumnsWithState,
+  contextFromRow,
+  eventFromRow,
+  eventInsertValues,
+  type EventRow,
+} from "./context-rows.js";
 import { PgContextTx } from "./context-tx.js";
 import type { AppDatabase, Database } from "./database.js";
 import type { AppTransaction, Executor } from "./executor.js";
@@ -46,17 +55,33 @@ export interface PgContextStoreOptions {
   readonly clock?: Clock;
   /**
    * Called after each transaction that appended events has committed, with the newest revision
-   * appended per context: the app rings the watch doorbell with it. Never called for a rollback;
-   * an exception it throws is swallowed (the commit already happened).
+   * appended per context: the app rings the watch doorbell with it, and hands `committed` (the
+   * events themselves) to this instance's watch hub, which then need not read them back. Never
+   * called for a rollback; an exception it throws is swallowed (the commit already happened).
    */
-  readonly onCommit?: (heads: ReadonlyMap<string, number>) => void;
+  readonly onCommit?: (heads: ReadonlyMap<string, number>, committed: CommittedEvents) => void;
 }
 
-/** `tx` with appendEvents also noting the newest revision appended per context, for onCommit. */
-function recordingHeads(tx: ContextTx, heads: Map<string, number>): ContextTx {
+/**
+ * The events a committed transaction appended, per context. A transaction writes every event of
+ * the revisions it makes, so these are whole revisions.
+ */
+export interface CommittedEvents {
+  /**
+   * `contextId`'s events in (revision, seq) order, exactly as listEvents would read them back:
+   * fresh copies through the same row mapping (and the payload through a jsonb-like round trip),
+   * so a watcher gets the same message whichever way its feed learnt them; frozen, since every
+   * watcher of the context shares them. Built on first ask: commits no one watches cost nothing.
+   */
+  of(contextId: string): readonly ContextEvent[];
+}
+
+/** `tx` with appendEvents also noting the newest revision appended per context, and the events, for onCommit. */
+function recordingHeads(tx: ContextTx, heads: Map<string, number>, appended: ContextEvent[]): ContextTx {
   const appendEvents = async (events: Parameters<ContextTx["appendEvents"]>[0]): Promise<void> => {
     await tx.appendEvents(events);
     for (const e of events) if (e.revision > (heads.get(e.contextId) ?? 0)) heads.set(e.contextId, e.revision);
+    appended.push(...events);
   };
   return new Proxy(tx, {
     get(target, property) {
@@ -65,6 +90,64 @@ function recordingHeads(tx: ContextTx, heads: Map<string, number>): ContextTx {
       return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
+}
+
+function committedEvents(appended: readonly ContextEvent[]): CommittedEvents {
+  const built = new Map<string, readonly ContextEvent[]>();
+  return {
+    of(contextId) {
+      let events = built.get(contextId);
+      if (events === undefined) {
+        events = appended
+          .filter((e) => e.contextId === contextId)
+          .sort((a, b) => a.revision - b.revision || a.seq - b.seq)
+          .map(asReadBack);
+        built.set(contextId, events);
+      }
+      return events;
+    },
+  };
+}
+
+/**
+ * `event` as listEvents returns it once stored: eventInsertValues → (jsonb) → eventFromRow. The
+ * service's own object may differ from that (a context payload carrying its shared state, a
+ * Struct's key order, an undefined field), and a watcher must see the same either way.
+ */
+function asReadBack(event: ContextEvent): ContextEvent {
+  const row = eventInsertValues(event);
+  const stored: EventRow = { ...row, occurredAt: new Date(row.occurredAt.getTime()), payload: asJsonb(row.payload) };
+  return deepFreeze(eventFromRow(stored));
+}
+
+/**
+ * A JSON value as it comes back from a jsonb column: what JSON.stringify sends (undefined dropped,
+ * dates as strings, -0 as 0), each object's keys in jsonb's order — shorter first, then bytewise
+ * in UTF-8 — which then go through JSON.parse as the drivers' do. Numbers come back as the same
+ * doubles (jsonb keeps their decimal value exactly, if not always the same text).
+ */
+function asJsonb(value: JsonValue): JsonValue {
+  return JSON.parse(JSON.stringify(value), (_key, v: unknown) => {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+    const entries = Object.entries(v).sort(([a], [b]) => jsonbKeyOrder(a, b));
+    // fromEntries defines own properties: a "__proto__" key stays a key, as JSON.parse made it.
+    return Object.fromEntries(entries);
+  }) as JsonValue;
+}
+
+function jsonbKeyOrder(a: string, b: string): number {
+  const x = Buffer.from(a, "utf8");
+  const y = Buffer.from(b, "utf8");
+  return x.length - y.length || Buffer.compare(x, y);
+}
+
+/** Freezes `value` and everything reachable from it (dates included: their fields, not their time). */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 function timeoutBeforeStart(): AppError {
@@ -126,7 +209,7 @@ function filterConditions(filter: ContextFilter): SQL[] {
 export class PgContextStore implements ContextStore {
   private readonly db: AppDatabase;
   private readonly clock: Clock;
-  private readonly onCommit: ((heads: ReadonlyMap<string, number>) => void) | undefined;
+  private readonly onCommit: PgContextStoreOptions["onCommit"];
 
   readonly sweep: SweepCandidates;
 
@@ -141,13 +224,15 @@ export class PgContextStore implements ContextStore {
     const onCommit = this.onCommit;
     if (onCommit === undefined) return this.inTransaction(call, (tx) => work(new PgContextTx(tx, call, this.clock)));
     let heads = new Map<string, number>();
+    let appended: ContextEvent[] = [];
     const result = await this.inTransaction(call, (tx) => {
       heads = new Map(); // per attempt: only the attempt that committed counts
-      return work(recordingHeads(new PgContextTx(tx, call, this.clock), heads));
+      appended = [];
+      return work(recordingHeads(new PgContextTx(tx, call, this.clock), heads, appended));
     });
     if (heads.size > 0) {
       try {
-        onCommit(heads);
+        onCommit(heads, committedEvents(appended));
       } catch {
         // The change is committed; a failing hook (the doorbell is only a hint) must not undo the reply.
       }

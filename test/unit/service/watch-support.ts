@@ -69,8 +69,11 @@ export class RecordingSink implements WatchSink {
   }
 }
 
-/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+/**
+ * Polls `condition` until it holds; fails naming `what` after `timeoutMs` — generous, because a
+ * loaded 2-core machine running the whole suite can stall a test for seconds.
+ */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
