@@ -71,6 +71,27 @@ module.exports = {
       to: { path: ["^gen/", "node_modules/@grpc/", "node_modules/@bufbuild/", "node_modules/grpc-health-check/"] },
     },
     {
+      name: "prom-client-only-in-metrics",
+      comment: "Transport and services report through their metrics ports; only src/metrics/ knows prom-client.",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/metrics/"] },
+      to: { path: ["node_modules/prom-client/"] },
+    },
+    {
+      name: "otel-sdk-only-in-tracing",
+      comment: "The transport traces through @opentelemetry/api alone; the SDK and exporter are wired in src/tracing/.",
+      severity: "error",
+      from: { path: "^src/", pathNot: ["^src/tracing/"] },
+      to: { path: ["node_modules/@opentelemetry/(?!api/)"] },
+    },
+    {
+      name: "metrics-stays-below",
+      comment: "src/metrics/ implements the ports by shape; it imports no layer of the server (the composition root wires it).",
+      severity: "error",
+      from: { path: "^src/metrics/" },
+      to: { path: ["^src/(transport|service|store|domain)/"] },
+    },
+    {
       name: "drivers-only-in-store",
       comment: "SQL drivers, drizzle and redis clients live in store/.",
       severity: "error",

@@ -9,6 +9,9 @@ import { ParticipantService } from "./service/participant-service.js";
 import { SharedStateService } from "./service/shared-state-service.js";
 import { systemClock, type Doorbell } from "./service/ports.js";
 import { Sweeper } from "./service/sweeper.js";
+import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server.js";
+import { PrometheusMetrics } from "./metrics/prometheus-metrics.js";
+import { startTracing } from "./tracing/tracing.js";
 import { WatchHub } from "./service/watch-hub.js";
 import { PgContextStore } from "./store/context-store.js";
 import { openDatabase, type Database } from "./store/database.js";
@@ -23,6 +26,8 @@ import { watchContextHandler } from "./transport/watch-handler.js";
 export interface App {
   /** The port the server listens on. */
   readonly port: number;
+  /** The port of /metrics, /healthz and /readyz. */
+  readonly metricsPort: number;
   readonly database: Database;
   /** Health NOT_SERVING, drain in-flight calls (cut off after the grace period), close the database. */
   stop(): Promise<void>;
@@ -41,25 +46,48 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const doorbell: Doorbell =
     config.redisUrl === undefined ? new LocalDoorbell() : new RedisDoorbell({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
   const store = new PgContextStore(database, {
-    onCommit: (heads) => {
+    onCommit: (heads, committed) => {
+      // This instance's own watchers get the events straight away (no read-back); then the ring,
+      // for the other instances (and as the fallback here).
+      for (const [contextId, revision] of heads) hub.committed(contextId, revision, () => committed.of(contextId));
       for (const [contextId, revision] of heads) doorbell.ring(contextId, revision);
     },
   });
+  const metrics = new PrometheusMetrics();
+  const tracing = startTracing({ endpoint: config.otelExporterEndpoint, serviceName: "mplp-context" });
   const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
   const contexts = new ContextService(store, systemClock, { sharedStateMaxBytes: config.sharedStateMaxBytes });
   const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval });
   const participants = new ParticipantService(store, systemClock, presence);
-  const sweeper = new Sweeper(store, systemClock, presence, { intervalMs: config.sweepIntervalMs, batchSize: config.sweepBatchSize, retentionRevisions: config.eventRetentionRevisions }, logger);
+  const sweeper = new Sweeper(store, systemClock, presence, { intervalMs: config.sweepIntervalMs, batchSize: config.sweepBatchSize, retentionRevisions: config.eventRetentionRevisions }, logger, metrics);
   const server = createGrpcServer({
     config,
     logger,
-    handlers: { context: { ...contextHandlers(contexts), ...sharedStateHandlers(state), watchContext: watchContextHandler(hub, { maxPerPrincipal: config.watchMaxPerPrincipal }) }, participant: participantHandlers(participants) },
+    handlers: { context: { ...contextHandlers(contexts), ...sharedStateHandlers(state), watchContext: watchContextHandler(hub, { maxPerPrincipal: config.watchMaxPerPrincipal, metrics }) }, participant: participantHandlers(participants) },
+    metrics,
+    tracing,
   });
   let port: number;
+  let metricsServer: MetricsServer;
+  // Mirrors gRPC health: /readyz answers 200 only between "serving" and the start of shutdown.
+  let serving = false;
   try {
     port = await server.start();
+    metricsServer = await startMetricsServer({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      logger,
+      scrape: () => metrics.scrape(),
+      ready: async () => {
+        if (!serving) return false;
+        await database.ping();
+        return true;
+      },
+    });
   } catch (error) {
+    await server.shutdown();
+    await tracing.shutdown();
     await hub.close();
     await doorbell.close();
     await database.close();
@@ -67,22 +95,29 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   }
   sweeper.start();
   server.setServing(true);
+  serving = true;
   logger.info(
-    { address: `${config.grpcHost}:${port}`, database: database.kind, ...(database.kind === "pglite" ? { dataDir: config.pgliteDataDir } : {}) },
+    { address: `${config.grpcHost}:${port}`, metrics: `${config.metricsHost}:${metricsServer.port}`, database: database.kind, ...(database.kind === "pglite" ? { dataDir: config.pgliteDataDir } : {}) },
     "mplp-context serving",
   );
   let stopping: Promise<void> | undefined;
   return {
     port,
+    metricsPort: metricsServer.port,
     database,
     stop() {
       stopping ??= (async () => {
+        serving = false;
         await sweeper.stop();
         // Watch streams never end on their own: end them (clients resume elsewhere) before draining.
         await hub.close();
         await server.shutdown();
         await doorbell.close();
         await database.close();
+        // The spans of the last calls, exported before the process goes.
+        await tracing.shutdown();
+        // Last: /healthz and /metrics stay up through the drain, so a scrape sees the shutdown.
+        await metricsServer.close();
       })();
       return stopping;
     },

@@ -69,6 +69,12 @@ export interface Config {
   readonly rateLimitRps: number;
   /** Calls a principal may make at once after being idle (the token bucket's size). */
   readonly rateLimitBurst: number;
+  /** Address of the plain-HTTP server for /metrics, /healthz and /readyz. */
+  readonly metricsHost: string;
+  /** Its port; 0 picks a free one. */
+  readonly metricsPort: number;
+  /** OTLP/HTTP collector base URL (OTEL_EXPORTER_OTLP_ENDPOINT); spans go to <it>/v1/traces. Unset → none exported. */
+  readonly otelExporterEndpoint: string | undefined;
 }
 
 /** True when callers must prove who they are: a JWT key is configured, or mutual TLS demands a certificate. */
@@ -166,6 +172,27 @@ function rateLimit(env: Env): Pick<Config, "rateLimitRps" | "rateLimitBurst"> {
   return { rateLimitRps: rps, rateLimitBurst: integer(env, "RATE_LIMIT_BURST", Math.max(1, rps), 1, 10_000_000) };
 }
 
+function metrics(env: Env, grpcPort: number): Pick<Config, "metricsHost" | "metricsPort"> {
+  // GRPC_PORT=0 means "any free port" (tests, several local instances): the metrics port follows
+  // suit unless set, so such instances never fight over 9464.
+  return { metricsHost: text(env, "METRICS_HOST", "127.0.0.1"), metricsPort: integer(env, "METRICS_PORT", grpcPort === 0 ? 0 : 9464, 0, 65535) };
+}
+
+function otelEndpoint(env: Env): string | undefined {
+  const raw = env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+  if (raw === undefined || raw === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError("OTEL_EXPORTER_OTLP_ENDPOINT", "is not a URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError("OTEL_EXPORTER_OTLP_ENDPOINT", `must be an http:// or https:// URL (OTLP/HTTP), got ${url.protocol}//…`);
+  }
+  return raw;
+}
+
 /** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const config: Config = Object.freeze({
@@ -198,6 +225,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxConcurrentStreams: integer(env, "GRPC_MAX_CONCURRENT_STREAMS", 1_000, 1, 100_000),
     watchMaxPerPrincipal: integer(env, "WATCH_MAX_PER_PRINCIPAL", 100, 1, 1_000_000),
     ...rateLimit(env),
+    ...metrics(env, integer(env, "GRPC_PORT", 50051, 0, 65535)),
+    otelExporterEndpoint: otelEndpoint(env),
   });
   // Without authentication every caller may claim any principal (x-principal-id): only the machine
   // itself may call, unless the operator says otherwise in so many words.

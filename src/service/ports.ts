@@ -189,6 +189,15 @@ export interface Doorbell {
   close(): Promise<void>;
 }
 
+/**
+ * Operational counters the services report (Prometheus in production, see src/metrics/); every
+ * method is optional to call and cheap, and none may throw into a use case.
+ */
+export interface ServiceMetrics {
+  /** What one expiry sweep pass did, by kind (lapsed, removed, terminated, deleted, compacted, purged). */
+  sweepPassed(counts: Readonly<Record<string, number>>): void;
+}
+
 /** The time, so tests can move it. Dates have millisecond precision, as stored. */
 export interface Clock {
   now(): Date;

@@ -14,7 +14,7 @@ import { expiryOf, type Context } from "../domain/context.js";
 import type { Participant, PresencePolicy } from "../domain/participant.js";
 import type { Logger } from "../logger.js";
 import { commit, contextPayload, eventsOf, nextSystemRevision, participantPayload, SYSTEM_ACTOR } from "./changes.js";
-import type { Clock, ContextStore, ContextTx } from "./ports.js";
+import type { Clock, ContextStore, ContextTx, ServiceMetrics } from "./ports.js";
 import { stateAtRevision } from "./state-history.js";
 
 export interface SweeperOptions {
@@ -57,6 +57,8 @@ export class Sweeper {
     private readonly presence: PresencePolicy,
     private readonly options: SweeperOptions,
     private readonly logger: Logger,
+    /** Counts of every pass, by kind; none when absent. */
+    private readonly metrics?: Pick<ServiceMetrics, "sweepPassed">,
   ) {}
 
   /** Sweeps every intervalMs until stop(); a pass never overlaps the previous one. */
@@ -105,6 +107,7 @@ export class Sweeper {
     this.timer = setTimeout(() => {
       this.running = this.sweepOnce()
         .then((counts) => {
+          this.metrics?.sweepPassed({ ...counts });
           if (Object.values(counts).some((n) => n > 0)) this.logger.info({ ...counts }, "sweep");
         })
         .catch((error: unknown) => this.logger.warn({ err: error }, "sweep failed; retrying next pass"))

@@ -6,11 +6,13 @@
  */
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from "@opentelemetry/api";
 import type { PeerCertificate } from "node:tls";
 import { isAppError, type AppError, type ErrorReason } from "../domain/app-error.js";
 import type { Logger } from "../logger.js";
 import { createAuthenticator, type Authenticator } from "./auth.js";
 import { unauthenticated } from "./auth-jwt.js";
+import type { CallMetrics } from "./call-metrics.js";
 import { toFailureStatus, type FailureStatus } from "./error-status.js";
 import type { RateLimiter } from "./rate-limit.js";
 
@@ -76,6 +78,37 @@ export interface BeginCallOptions {
   readonly guard?: CallGuard;
   /** Streams end with UNAUTHENTICATED when the caller's token expires; unary calls are too short to care. */
   readonly streaming?: boolean;
+  /** Calls by method and code, latency and in-flight calls; none when absent. */
+  readonly metrics?: CallMetrics;
+  /** One SERVER span per call, child of the caller's `traceparent`; none when absent. */
+  readonly tracing?: CallTracing;
+}
+
+/** The tracer and the propagator that reads the caller's trace context from metadata. */
+export interface CallTracing {
+  readonly tracer: Tracer;
+  readonly propagator: TextMapPropagator;
+}
+
+/** Reads W3C trace headers (`traceparent`, `tracestate`) from gRPC metadata. */
+const metadataGetter: TextMapGetter<grpc.Metadata> = {
+  keys: (metadata) => Object.keys(metadata.getMap()),
+  get: (metadata, key) => {
+    const values = metadata.get(key).filter((v): v is string => typeof v === "string");
+    return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+  },
+};
+
+/** The call's span, under the caller's trace when it sent one. */
+function startSpan(tracing: CallTracing | undefined, method: string, metadata: grpc.Metadata): Span | undefined {
+  if (tracing === undefined) return undefined;
+  const parent = tracing.propagator.extract(ROOT_CONTEXT, metadata, metadataGetter);
+  const [, service = "", name = ""] = method.split("/");
+  return tracing.tracer.startSpan(
+    method.slice(1),
+    { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": name } },
+    parent,
+  );
 }
 
 /** A call being served: its context once admitted, and how it ends (exactly once). */
@@ -149,6 +182,11 @@ export function errorChain(error: unknown): Array<Record<string, unknown>> {
 export function beginCall(call: ServerCallLike, method: string, logger: Logger, options: BeginCallOptions = {}): ActiveCall {
   const started = performance.now();
   const guard = options.guard ?? NO_AUTH;
+  options.metrics?.callStarted(method);
+  const span = startSpan(options.tracing, method, call.metadata);
+  const spanContext = span?.spanContext();
+  // Logged whenever there is a trace: ours when exporting, the caller's (from traceparent) when not.
+  const traceIds = spanContext !== undefined && isSpanContextValid(spanContext) ? { traceId: spanContext.traceId, spanId: spanContext.spanId } : {};
   const metadata = call.metadata;
   const requestId = requestIdOf(metadata);
   const deadline = deadlineOf(call.getDeadline());
@@ -211,6 +249,13 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
   }
 
   function log(code: grpc.status, error?: unknown, failure?: FailureStatus): void {
+    // log() runs exactly once per call (guarded by `finished`): the one place a call is counted as done.
+    options.metrics?.callFinished(method, grpc.status[code], (performance.now() - started) / 1000);
+    if (span !== undefined) {
+      span.setAttribute("rpc.grpc.status_code", code);
+      if (code !== grpc.status.OK) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[code] });
+      span.end();
+    }
     const line = {
       method,
       code: grpc.status[code],
@@ -219,6 +264,7 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
       principal,
       requestId,
       peer,
+      ...traceIds,
     };
     if (failure?.reason !== undefined && DENIALS.has(failure.reason)) {
       // The audit trail: who was refused what, and why. The message is the client-safe one: it

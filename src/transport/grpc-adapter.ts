@@ -13,7 +13,8 @@ import { once } from "node:events";
 import type { Readable } from "node:stream";
 import { AppError } from "../domain/app-error.js";
 import type { Logger } from "../logger.js";
-import { beginCall, type ActiveCall, type CallContext, type CallGuard } from "./call-context.js";
+import { beginCall, type ActiveCall, type CallContext, type CallGuard, type CallTracing } from "./call-context.js";
+import type { CallMetrics } from "./call-metrics.js";
 import { TransportStatusError } from "./error-status.js";
 
 type In<M extends GenServiceMethods[string]> = MessageShape<M["input"]>;
@@ -167,6 +168,10 @@ export interface ImplementOptions {
   readonly logger: Logger;
   /** Authentication and rate limit; defaults to x-principal-id and no limit. */
   readonly guard?: CallGuard;
+  /** Calls by method and code, latency and in-flight calls; none when absent. */
+  readonly metrics?: CallMetrics;
+  /** One span per call; none when absent. */
+  readonly tracing?: CallTracing;
 }
 
 type AnyHandler = (...args: never[]) => Promise<unknown>;
@@ -192,9 +197,10 @@ export function implementService<S extends GenServiceMethods>(
     const path = methodPath(service, method);
     const typeName = method.input.typeName;
     const handler = (table[method.localName] ?? notImplemented(method.name)) as (...args: unknown[]) => Promise<unknown>;
-    const { logger, guard } = options;
+    const { logger, guard, metrics, tracing } = options;
     const streaming = method.methodKind !== "unary";
-    const begin = (call: Parameters<typeof beginCall>[0]): ActiveCall => beginCall(call, path, logger, { ...(guard === undefined ? {} : { guard }), streaming });
+    const callOptions = { ...(guard === undefined ? {} : { guard }), ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }), streaming };
+    const begin = (call: Parameters<typeof beginCall>[0]): ActiveCall => beginCall(call, path, logger, callOptions);
     switch (method.methodKind) {
       case "unary":
         implementation[method.name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {

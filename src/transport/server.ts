@@ -11,7 +11,8 @@ import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { ContextServiceHandlers } from "./context-handlers.js";
 import { createAuthenticator } from "./auth.js";
-import type { CallGuard } from "./call-context.js";
+import type { CallGuard, CallTracing } from "./call-context.js";
+import type { CallMetrics } from "./call-metrics.js";
 import { addService } from "./grpc-adapter.js";
 import type { ParticipantServiceHandlers } from "./participant-handlers.js";
 import { RateLimiter } from "./rate-limit.js";
@@ -46,6 +47,10 @@ export interface GrpcServerOptions {
     /** Optional: without it (or for a method it leaves out) ParticipantService answers UNIMPLEMENTED. */
     readonly participant?: ParticipantServiceHandlers;
   };
+  /** Calls by method and code, latency and in-flight calls (health and reflection are not counted). */
+  readonly metrics?: CallMetrics;
+  /** One span per call of both mplp services, child of the caller's traceparent. */
+  readonly tracing?: CallTracing;
 }
 
 export interface GrpcServer {
@@ -95,11 +100,12 @@ export function callGuard(config: ServerConfig): CallGuard {
 
 /** Builds the server; nothing listens until start(). */
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
-  const { config, logger, handlers } = options;
+  const { config, logger, handlers, metrics, tracing } = options;
   const server = new grpc.Server(serverOptions(config));
   const guard = callGuard(config);
-  addService(server, ContextService, handlers.context, { logger, guard });
-  addService(server, ParticipantService, handlers.participant ?? {}, { logger, guard });
+  const adapter = { logger, guard, ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
+  addService(server, ContextService, handlers.context, adapter);
+  addService(server, ParticipantService, handlers.participant ?? {}, adapter);
   const health = new Health([ContextService.typeName, ParticipantService.typeName]);
   health.addToServer(server);
   addReflection(server);

@@ -35,4 +35,11 @@ describe("loadConfig", () => {
     expect(loadConfig({ GRPC_HOST: "0.0.0.0", ALLOW_UNAUTHENTICATED: "true" }).grpcHost).toBe("0.0.0.0");
     expect(loadConfig({ GRPC_HOST: "::1" }).grpcHost).toBe("::1");
   });
+
+  it("serves metrics on 127.0.0.1:9464 by default, on a free port when gRPC takes one, and checks METRICS_PORT", () => {
+    expect(loadConfig({})).toMatchObject({ metricsHost: "127.0.0.1", metricsPort: 9464 });
+    expect(loadConfig({ GRPC_PORT: "0" }).metricsPort).toBe(0);
+    expect(loadConfig({ GRPC_PORT: "0", METRICS_PORT: "9100", METRICS_HOST: "0.0.0.0" })).toMatchObject({ metricsHost: "0.0.0.0", metricsPort: 9100 });
+    expect(problem({ METRICS_PORT: "70000" })).toContain("METRICS_PORT");
+  });
 });

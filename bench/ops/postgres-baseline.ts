@@ -1,0 +1,61 @@
+/**
+ * The database floor: raw postgres.js on the same Postgres, no service in between — an INSERT of
+ * a row like a context's, and a primary-key SELECT of one — closed loop for a fixed time. Our
+ * create and get cost at least this; the gap is what the service adds.
+ */
+import { randomUUID } from "node:crypto";
+import postgres from "postgres";
+import { mergeHistograms, newHistogram, recordMs, summarize, encodeHistogram, type LatencySummary } from "../fanout/histogram.js";
+import { wallClockMs } from "../fanout/stamp.js";
+
+export interface RawFigures {
+  readonly name: string;
+  readonly rps: number;
+  readonly latency: LatencySummary;
+  readonly errors: number;
+}
+
+/** Runs `body` from `concurrency` loops for `ms`, timing each call. */
+async function closedLoop(name: string, concurrency: number, ms: number, body: (n: number) => Promise<unknown>): Promise<RawFigures> {
+  const histogram = newHistogram();
+  let n = 0;
+  let errors = 0;
+  const end = wallClockMs() + ms;
+  const loop = async (): Promise<void> => {
+    while (wallClockMs() < end) {
+      const start = wallClockMs();
+      try {
+        await body(n++);
+        recordMs(histogram, wallClockMs() - start);
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const merged = mergeHistograms([encodeHistogram(histogram)]);
+  const figures = { name, rps: Math.round(histogram.totalCount / (ms / 1000)), latency: summarize(merged), errors };
+  histogram.destroy();
+  merged.destroy();
+  return figures;
+}
+
+/** INSERT then point SELECT on a scratch table in `databaseUrl`, `ms` each; the table is dropped after. */
+export async function postgresBaseline(databaseUrl: string, ms: number, concurrency: number): Promise<RawFigures[]> {
+  // As many connections as the server's pool, so neither side gets more of the database.
+  const sql = postgres(databaseUrl, { max: 10, onnotice: () => {} });
+  try {
+    await sql`create table bench_raw (id uuid primary key, owner text not null, name text not null, body jsonb not null, created_at timestamptz not null default now())`;
+    const ids: string[] = [];
+    const insert = await closedLoop("postgres.js insert", concurrency, ms, async () => {
+      const id = randomUUID();
+      await sql`insert into bench_raw (id, owner, name, body) values (${id}, 'bench', ${"raw-" + id}, ${sql.json({ description: "seeded by the benchmark", tags: ["bench"] })})`;
+      ids.push(id);
+    });
+    const select = await closedLoop("postgres.js point select", concurrency, ms, (n) => sql`select * from bench_raw where id = ${ids[n % ids.length]!}`);
+    await sql`drop table bench_raw`;
+    return [insert, select];
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Seeds, through the API, the data each scenario needs (see operations.ts's SeedKind): contexts
+ * with members to read and update, contexts to delete, free member slots to fill, members to
+ * remove. Batch calls (100 per call, the API's limit) a few at a time keep it to seconds.
+ */
+import { ContextType } from "../../gen/mplp/context/v1/context_pb.js";
+import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
+import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
+import { ParticipantType } from "../../gen/mplp/context/v1/participant_pb.js";
+import { createClient } from "../../src/transport/grpc-client.js";
+import type { SeedKind } from "./operations.js";
+import type { SeedItem } from "./unary-protocol.js";
+
+/** The principal every benchmark call uses (x-principal-id): it owns every context. */
+export const PRINCIPAL = "bench";
+const BATCH = 100;
+/** Batch calls in flight at once while seeding. */
+const PARALLEL = 4;
+/** The API's most members per context. */
+const MAX_MEMBERS = 1000;
+const options = { metadata: { "x-principal-id": PRINCIPAL } };
+
+/** Runs `jobs` with at most PARALLEL in flight. */
+async function inParallel<T>(jobs: ReadonlyArray<() => Promise<T>>): Promise<T[]> {
+  const results: T[] = new Array<T>(jobs.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (let i = next++; i < jobs.length; i = next++) results[i] = await jobs[i]!();
+  };
+  await Promise.all(Array.from({ length: PARALLEL }, lane));
+  return results;
+}
+
+export class Seeder {
+  private readonly contexts;
+  private readonly participants;
+  private serial = 0;
+
+  constructor(address: string) {
+    this.contexts = createClient(ContextService, address);
+    this.participants = createClient(ParticipantService, address);
+  }
+
+  /** Creates `count` collaborative contexts with room for `maxParticipants`; returns their ids. */
+  async createContexts(count: number, maxParticipants: number): Promise<string[]> {
+    const jobs: Array<() => Promise<string[]>> = [];
+    for (let first = 0; first < count; first += BATCH) {
+      const size = Math.min(BATCH, count - first);
+      jobs.push(async () => {
+        const requests = Array.from({ length: size }, () => ({
+          context: {
+            name: `seed-${process.pid}-${this.serial++}`,
+            description: "seeded by the benchmark",
+            type: ContextType.COLLABORATIVE,
+            configuration: { maxParticipants },
+          },
+        }));
+        const { contexts } = await this.contexts.batchCreateContexts({ requests }, options);
+        return contexts.map((c) => c.contextId);
+      });
+    }
+    return (await inParallel(jobs)).flat();
+  }
+
+  /** Adds `perContext` agent members to each context; returns (context, participant) pairs. */
+  async addMembers(contextIds: readonly string[], perContext: number): Promise<SeedItem[]> {
+    const jobs: Array<() => Promise<SeedItem[]>> = [];
+    for (const contextId of contextIds) {
+      for (let first = 0; first < perContext; first += BATCH) {
+        const size = Math.min(BATCH, perContext - first);
+        jobs.push(async () => {
+          const participants = Array.from({ length: size }, (_, i) => ({
+            agentId: `seed-agent-${first + i}`,
+            participantType: ParticipantType.AGENT,
+            displayName: `seeded agent ${first + i}`,
+            roles: ["contributor"],
+          }));
+          const added = await this.participants.batchAddParticipants({ contextId, participants }, options);
+          return added.participants.map((p) => ({ contextId, participantId: p.participantId }));
+        });
+      }
+    }
+    return (await inParallel(jobs)).flat();
+  }
+
+  /**
+   * The items a scenario of this kind needs: `count` of them when each is used once, else the
+   * shared `pool` (contexts with members, made once per run by the caller).
+   */
+  async itemsFor(kind: SeedKind, count: number, pool: { contexts: readonly SeedItem[]; members: readonly SeedItem[] }): Promise<{ items: SeedItem[]; consume: boolean }> {
+    switch (kind) {
+      case "none":
+        return { items: [], consume: false };
+      case "contexts":
+        return { items: [...pool.contexts], consume: false };
+      case "participants":
+        return { items: [...pool.members], consume: false };
+      case "fresh-contexts":
+        return { items: (await this.createContexts(count, 10)).map((contextId) => ({ contextId })), consume: true };
+      case "slots": {
+        // Every context takes MAX_MEMBERS members: repeat each id that often, dealt round-robin so
+        // concurrent adds spread over contexts instead of queuing on one row.
+        const ids = await this.createContexts(Math.ceil(count / MAX_MEMBERS), MAX_MEMBERS);
+        return { items: Array.from({ length: count }, (_, i) => ({ contextId: ids[i % ids.length]! })), consume: true };
+      }
+      case "fresh-participants": {
+        const perContext = MAX_MEMBERS;
+        const ids = await this.createContexts(Math.ceil(count / perContext), MAX_MEMBERS);
+        const members = await this.addMembers(ids, Math.min(perContext, count));
+        // Interleave contexts for the same reason as the slots.
+        const byContext = ids.map((id) => members.filter((m) => m.contextId === id));
+        const interleaved: SeedItem[] = [];
+        for (let i = 0; interleaved.length < members.length; i++) for (const list of byContext) if (i < list.length) interleaved.push(list[i]!);
+        return { items: interleaved.slice(0, count), consume: true };
+      }
+    }
+  }
+
+  close(): void {
+    this.contexts.close();
+    this.participants.close();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The Prometheus side of the metrics ports: the transport's CallMetrics and WatchMetrics and the
+ * services' ServiceMetrics, implemented on prom-client. It matches those interfaces by shape and
+ * imports neither layer, so the dependency direction stays transport/service → (nothing) and only
+ * the composition root knows both.
+ *
+ * One Registry per app, not prom-client's global one: the tests start many apps in one process,
+ * and a second registration of a metric name in the global registry throws.
+ *
+ * Not here, and why: database pool use (postgres.js exposes no pool statistics: neither the open
+ * nor the busy connection count is public API) and the event backlog (it would cost a query per
+ * scrape across every context; watchers falling behind already show as fan-out lag and as
+ * SLOW_CONSUMER ends in the call counter).
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Every metric name starts with this, so a shared Prometheus can tell this service's series apart. */
+export const METRIC_PREFIX = "mplp_context_";
+
+/** Call latency buckets (seconds): a unary call lands in the low ones; a watch stream's lifetime in the top ones. */
+const CALL_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600];
+/** Fan-out lag buckets (seconds): the seed's state-sync target is P95 < 200 ms, so the resolution sits around it. */
+const LAG_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30];
+
+/** The metrics of one app, and the registry /metrics serves. */
+export class PrometheusMetrics {
+  readonly registry = new Registry();
+  private readonly calls: Counter<"method" | "code">;
+  private readonly callSeconds: Histogram<"method">;
+  private readonly inFlight: Gauge<"method">;
+  private readonly watches: Gauge;
+  private readonly fanOutLag: Histogram;
+  private readonly sweeps: Counter;
+  private readonly swept: Counter<"kind">;
+
+  constructor() {
+    const registers = [this.registry];
+    // Process CPU, memory, event-loop lag, GC: what the HPA's CPU/memory targets are judged against.
+    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    this.calls = new Counter({
+      name: `${METRIC_PREFIX}grpc_calls_total`,
+      help: "gRPC calls finished, by full method path and status code",
+      labelNames: ["method", "code"] as const,
+      registers,
+    });
+    this.callSeconds = new Histogram({
+      name: `${METRIC_PREFIX}grpc_call_duration_seconds`,
+      help: "gRPC call duration from arrival to status, by method (streams: their whole lifetime)",
+      labelNames: ["method"] as const,
+      buckets: CALL_SECONDS_BUCKETS,
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: `${METRIC_PREFIX}grpc_calls_in_flight`,
+      help: "gRPC calls being served now, by method (open watch and keep-alive streams included)",
+      labelNames: ["method"] as const,
+      registers,
+    });
+    this.watches = new Gauge({ name: `${METRIC_PREFIX}watch_streams_open`, help: "WatchContext streams open on this instance", registers });
+    this.fanOutLag = new Histogram({
+      name: `${METRIC_PREFIX}watch_fanout_lag_seconds`,
+      help: "From a revision's commit (its events' occurred_at) to its write on a watch stream; replays of old revisions count their age",
+      buckets: LAG_SECONDS_BUCKETS,
+      registers,
+    });
+    this.sweeps = new Counter({ name: `${METRIC_PREFIX}presence_sweeps_total`, help: "Expiry sweep passes completed by this instance", registers });
+    this.swept = new Counter({
+      name: `${METRIC_PREFIX}presence_swept_total`,
+      help: "What the expiry sweeps changed, by kind (lapsed, removed, terminated, deleted, compacted, purged)",
+      labelNames: ["kind"] as const,
+      registers,
+    });
+  }
+
+  callStarted(method: string): void {
+    this.inFlight.inc({ method });
+  }
+
+  callFinished(method: string, code: string, seconds: number): void {
+    this.inFlight.dec({ method });
+    this.calls.inc({ method, code });
+    this.callSeconds.observe({ method }, seconds);
+  }
+
+  watchOpened(): void {
+    this.watches.inc();
+  }
+
+  watchClosed(): void {
+    this.watches.dec();
+  }
+
+  revisionSent(lagSeconds: number): void {
+    this.fanOutLag.observe(lagSeconds);
+  }
+
+  sweepPassed(counts: Readonly<Record<string, number>>): void {
+    this.sweeps.inc();
+    for (const [kind, n] of Object.entries(counts)) if (n > 0) this.swept.inc({ kind }, n);
+  }
+
+  /** The exposition text and its content type, for /metrics. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

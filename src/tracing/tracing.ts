@@ -1,0 +1,58 @@
+/**
+ * OpenTelemetry tracing: one SERVER span per gRPC call, exported over OTLP/HTTP when
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set, and the caller's W3C `traceparent` (gRPC metadata) taken as
+ * the parent either way, so a call's log line carries the trace id its caller started even when
+ * this instance exports nothing.
+ *
+ * No global state: the provider is this app's own (not registered globally), handed to the
+ * transport as a Tracer and a propagator. Tests start several apps in one process, and a global
+ * provider can be set only once per process.
+ *
+ * Not yet: spans per database query (drizzle and postgres.js have no query hooks with an end; it
+ * needs a wrapper in the store's executor).
+ */
+import { trace, type TextMapPropagator, type Tracer } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+
+/** What the transport needs to trace calls. */
+export interface Tracing {
+  readonly tracer: Tracer;
+  /** Reads `traceparent` / `tracestate` from request metadata. */
+  readonly propagator: TextMapPropagator;
+  /** Exports what is buffered and stops; a no-op without an exporter. */
+  shutdown(): Promise<void>;
+}
+
+export interface TracingOptions {
+  /** OTEL_EXPORTER_OTLP_ENDPOINT, e.g. http://otel-collector:4318; undefined exports nothing. */
+  readonly endpoint: string | undefined;
+  readonly serviceName: string;
+  readonly serviceVersion?: string;
+}
+
+/** The tracer of the app: exporting to `endpoint` when set, else a no-op that still follows the caller's trace. */
+export function startTracing(options: TracingOptions): Tracing {
+  const propagator = new W3CTraceContextPropagator();
+  if (options.endpoint === undefined) {
+    // The API's tracer without a registered provider: spans record nothing, but one started under
+    // a remote parent keeps the parent's trace id, which the call's log line then shows.
+    return { tracer: trace.getTracer(options.serviceName), propagator, shutdown: async () => {} };
+  }
+  const exporter = new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/, "")}/v1/traces` });
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({
+      "service.name": options.serviceName,
+      ...(options.serviceVersion === undefined ? {} : { "service.version": options.serviceVersion }),
+    }),
+    // Batched off the call path: a slow or absent collector never slows a call.
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+  });
+  return {
+    tracer: provider.getTracer(options.serviceName, options.serviceVersion),
+    propagator,
+    shutdown: () => provider.shutdown(),
+  };
+}
