@@ -80,3 +80,15 @@ export function effectivePageSize(pageSize: number): number {
   if (pageSize === 0) return LIMITS.pageSizeDefault;
   return Math.min(pageSize, LIMITS.pageSizeMax);
 }
+
+/** The keyset position of lists ordered by a time then an id: (created_at | joined_at, id). */
+export interface TimeIdPosition {
+  /** ISO time of the last item returned. */
+  readonly t: string;
+  readonly id: string;
+}
+
+export function isTimeIdPosition(p: unknown): p is TimeIdPosition {
+  const o = p as TimeIdPosition | null;
+  return typeof o === "object" && o !== null && typeof o.t === "string" && !Number.isNaN(Date.parse(o.t)) && typeof o.id === "string";
+}

@@ -19,7 +19,7 @@ import { CONTEXT_STATUSES, LIFECYCLE_STAGES, expiryOf, type Context } from "../d
 import type { ContextEvent, EventPosition } from "../domain/event.js";
 import type { JsonObject } from "../domain/json.js";
 import { LIMITS } from "../domain/limits.js";
-import { decodePageToken, effectivePageSize, encodePageToken } from "../domain/page-token.js";
+import { decodePageToken, effectivePageSize, encodePageToken, isTimeIdPosition } from "../domain/page-token.js";
 import type { Participant } from "../domain/participant.js";
 import { authorize, type Permission } from "../domain/permissions.js";
 import { deletableWithoutForce, transition, type TransitionTarget } from "../domain/state-machine.js";
@@ -27,9 +27,10 @@ import { foldStatistics, type ContextStatistics } from "../domain/statistics.js"
 import { Violations } from "../domain/validation.js";
 import { memberOf, readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
+import { priorResult, requestKeyOf } from "./idempotency.js";
 import { checkRevision, commit, contextPayload, eventsOf, nextRevision } from "./changes.js";
 import { revisionCompacted } from "./state-history.js";
-import type { Clock, ContextStore, ContextTx, RequestKey } from "./ports.js";
+import type { Clock, ContextStore, ContextTx } from "./ports.js";
 
 export type { Caller, ContextFilterInput, ContextStatistics };
 
@@ -48,16 +49,6 @@ export interface ContextPage {
 export interface EventPage {
   readonly events: readonly ContextEvent[];
   readonly nextPageToken: string;
-}
-
-interface ListPosition {
-  readonly t: string;
-  readonly id: string;
-}
-
-function isListPosition(p: unknown): p is ListPosition {
-  const o = p as ListPosition | null;
-  return typeof o === "object" && o !== null && typeof o.t === "string" && !Number.isNaN(Date.parse(o.t)) && typeof o.id === "string";
 }
 
 function isEventPosition(p: unknown): p is EventPosition {
@@ -157,7 +148,7 @@ export class ContextService {
     const limit = effectivePageSize(input.pageSize);
     // The token is bound to the principal too: a page position means nothing to another reader.
     const query = { principal: caller.principal, filter };
-    const position = decodePageToken(input.pageToken, query, isListPosition);
+    const position = decodePageToken(input.pageToken, query, isTimeIdPosition);
     const after = position && { createdAt: new Date(position.t), contextId: position.id };
     const { contexts, totalSize } = await this.store.listContexts(storeCall(caller), {
       principal: caller.principal,
@@ -221,17 +212,9 @@ export class ContextService {
   }
 
   private async createIn(tx: ContextTx, caller: Caller, valid: ValidCreate, method: string): Promise<Context> {
-    const key: RequestKey | undefined =
-      valid.requestId === "" ? undefined : { principal: caller.principal, requestId: valid.requestId, method };
-    if (key) {
-      const prior = await tx.claimRequest(key);
-      if (prior !== null) {
-        if (prior.method !== method) {
-          throw AppError.validation([{ field: "request_id", description: `was already used for ${prior.method}` }]);
-        }
-        return contextFromJson(prior.result as JsonObject);
-      }
-    }
+    const key = requestKeyOf(caller, valid.requestId, method);
+    const prior = await priorResult(tx, key);
+    if (prior) return contextFromJson(prior.result as JsonObject);
     const now = this.clock.now();
     const { spec, sharedState } = valid;
     const context = {

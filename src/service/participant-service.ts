@@ -9,7 +9,7 @@ import { participantsFromJson, toJson } from "../domain/context-codec.js";
 import type { Context } from "../domain/context.js";
 import type { JsonObject } from "../domain/json.js";
 import { LIMITS } from "../domain/limits.js";
-import { decodePageToken, effectivePageSize, encodePageToken } from "../domain/page-token.js";
+import { decodePageToken, effectivePageSize, encodePageToken, isTimeIdPosition } from "../domain/page-token.js";
 import {
   validateAdd,
   validateBatchAdd,
@@ -25,8 +25,9 @@ import { authorize, forbidden, permissionsOf } from "../domain/permissions.js";
 import { Violations } from "../domain/validation.js";
 import { memberOf, readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
+import { priorResult, requestKeyOf } from "./idempotency.js";
 import { checkRevision, commit, eventsOf, nextRevision, participantPayload } from "./changes.js";
-import type { Clock, ContextStore, ContextTx, RequestKey } from "./ports.js";
+import type { Clock, ContextStore, ContextTx } from "./ports.js";
 
 export type { ParticipantFilterInput, ParticipantInput };
 
@@ -34,16 +35,6 @@ export interface ParticipantPage {
   readonly participants: readonly Participant[];
   readonly nextPageToken: string;
   readonly totalSize: number;
-}
-
-interface ListPosition {
-  readonly t: string;
-  readonly id: string;
-}
-
-function isListPosition(p: unknown): p is ListPosition {
-  const o = p as ListPosition | null;
-  return typeof o === "object" && o !== null && typeof o.t === "string" && !Number.isNaN(Date.parse(o.t)) && typeof o.id === "string";
 }
 
 function participantNotFound(contextId: string, participantId: string): AppError {
@@ -154,7 +145,7 @@ export class ParticipantService {
     const filter = validateParticipantFilter(input.filter);
     const limit = effectivePageSize(input.pageSize);
     const query = { contextId: input.contextId, filter };
-    const position = decodePageToken(input.pageToken, query, isListPosition);
+    const position = decodePageToken(input.pageToken, query, isTimeIdPosition);
     const call = storeCall(caller);
     await readableContext(this.store, call, caller.principal, input.contextId, false);
     const { participants, totalSize } = await this.store.listParticipants(call, {
@@ -196,17 +187,9 @@ export class ParticipantService {
 
   private join(caller: Caller, valid: ValidAdd, method: string): Promise<Participant[]> {
     return this.store.transaction(storeCall(caller), async (tx) => {
-      const key: RequestKey | undefined =
-        valid.requestId === "" ? undefined : { principal: caller.principal, requestId: valid.requestId, method };
-      if (key) {
-        const prior = await tx.claimRequest(key);
-        if (prior !== null) {
-          if (prior.method !== method) {
-            throw AppError.validation([{ field: "request_id", description: `was already used for ${prior.method}` }]);
-          }
-          return participantsFromJson(prior.result as JsonObject);
-        }
-      }
+      const key = requestKeyOf(caller, valid.requestId, method);
+      const prior = await priorResult(tx, key);
+      if (prior) return participantsFromJson(prior.result as JsonObject);
       const context = await tx.lockContext(valid.contextId);
       if (context === null) throw AppError.contextNotFound(valid.contextId);
       await this.authorizeJoin(tx, caller, context, valid.drafts);

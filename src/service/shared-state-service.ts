@@ -15,8 +15,9 @@ import { digestState } from "../domain/state-checksum.js";
 import { Violations } from "../domain/validation.js";
 import { memberOf, readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
+import { priorResult, requestKeyOf } from "./idempotency.js";
 import { checkRevision, commit, eventsOf, nextRevision } from "./changes.js";
-import type { Clock, ContextStore, RequestKey } from "./ports.js";
+import type { Clock, ContextStore } from "./ports.js";
 import { revisionCompacted, stateAtRevision } from "./state-history.js";
 
 export type { StateUpdateInput };
@@ -71,18 +72,11 @@ export class SharedStateService {
     v.uuid("context_id", input.contextId);
     nonNegative(v, "expected_revision", input.expectedRevision);
     const { edit, requestId } = validateStateUpdate(input, this.options.maxBytes, v);
-    const key: RequestKey | undefined = requestId === "" ? undefined : { principal: caller.principal, requestId, method: METHOD };
+    const key = requestKeyOf(caller, requestId, METHOD);
 
     return this.store.transaction(storeCall(caller), async (tx) => {
-      if (key) {
-        const prior = await tx.claimRequest(key);
-        if (prior !== null) {
-          if (prior.method !== METHOD) {
-            throw AppError.validation([{ field: "request_id", description: `was already used for ${prior.method}` }]);
-          }
-          return prior.result as unknown as VersionedState;
-        }
-      }
+      const prior = await priorResult(tx, key);
+      if (prior) return prior.result as unknown as VersionedState;
       const current = await tx.lockContext(input.contextId, { withState: true });
       if (current === null) throw AppError.contextNotFound(input.contextId);
       authorize(caller.principal, current, await memberOf(tx, current, caller.principal), "WRITE");
