@@ -73,40 +73,36 @@ export async function deleteParticipantRows(q: Executor, contextId: string, ids:
     .where(and(eq(participants.contextId, contextId), inArray(participants.participantId, [...ids])));
 }
 
-/** ACTIVE members whose lease lapsed by `now`, oldest lease first, locked. */
-export async function selectLapsed(q: Executor, contextId: string, now: Date, limit: number): Promise<Participant[]> {
+/**
+ * Members in `status` whose `due` time is at or before `bound`, earliest first, locked: what the
+ * sweeper takes from one context it already holds the lock of.
+ */
+async function selectDue(
+  q: Executor,
+  contextId: string,
+  status: Participant["status"],
+  due: typeof participants.leaseExpiresAt | typeof participants.inactiveSince,
+  bound: Date,
+  limit: number,
+): Promise<Participant[]> {
   const rows = await q
     .select()
     .from(participants)
-    .where(
-      and(
-        eq(participants.contextId, contextId),
-        eq(participants.status, "ACTIVE"),
-        lte(participants.leaseExpiresAt, now),
-      ),
-    )
-    .orderBy(asc(participants.leaseExpiresAt), asc(participants.participantId))
+    .where(and(eq(participants.contextId, contextId), eq(participants.status, status), lte(due, bound)))
+    .orderBy(asc(due), asc(participants.participantId))
     .limit(limit)
     .for("update");
   return rows.map(participantFromRow);
 }
 
+/** ACTIVE members whose lease lapsed by `now`, oldest lease first, locked. */
+export function selectLapsed(q: Executor, contextId: string, now: Date, limit: number): Promise<Participant[]> {
+  return selectDue(q, contextId, "ACTIVE", participants.leaseExpiresAt, now, limit);
+}
+
 /** INACTIVE members inactive since `cutoff` or earlier, longest inactive first, locked. */
-export async function selectExpired(q: Executor, contextId: string, cutoff: Date, limit: number): Promise<Participant[]> {
-  const rows = await q
-    .select()
-    .from(participants)
-    .where(
-      and(
-        eq(participants.contextId, contextId),
-        eq(participants.status, "INACTIVE"),
-        lte(participants.inactiveSince, cutoff),
-      ),
-    )
-    .orderBy(asc(participants.inactiveSince), asc(participants.participantId))
-    .limit(limit)
-    .for("update");
-  return rows.map(participantFromRow);
+export function selectExpired(q: Executor, contextId: string, cutoff: Date, limit: number): Promise<Participant[]> {
+  return selectDue(q, contextId, "INACTIVE", participants.inactiveSince, cutoff, limit);
 }
 
 /** The latest last_activity_at among members whose lease runs past `now`; null when none does. */
