@@ -73,6 +73,22 @@ export interface Config {
   readonly metricsHost: string;
   /** Its port; 0 picks a free one. */
   readonly metricsPort: number;
+  /** postgres:// URLs of read replicas (DATABASE_READ_URL, comma-separated); empty → every read goes to the primary. */
+  readonly databaseReadUrls: readonly string[];
+  /** A replica further behind the primary than this is skipped (its reads go to the primary). */
+  readonly readReplicaMaxLagMs: number;
+  /** The read cache (in-process L1, plus Redis L2 with REDIS_URL); false → every read goes to the database. */
+  readonly cacheEnabled: boolean;
+  /** Most entries the in-process cache holds. */
+  readonly cacheL1MaxEntries: number;
+  /** Most bytes (JSON size of the values) the in-process cache holds. */
+  readonly cacheL1MaxBytes: number;
+  /** How long an entry lives in the in-process cache (invalidation usually evicts it first). */
+  readonly cacheL1TtlMs: number;
+  /** How long contexts, participants and participant lists live in Redis. */
+  readonly cacheL2TtlMs: number;
+  /** How long GetContextStatistics results live, in both levels (they are not invalidated per write). */
+  readonly cacheStatisticsTtlMs: number;
   /** OTLP/HTTP collector base URL (OTEL_EXPORTER_OTLP_ENDPOINT); spans go to <it>/v1/traces. Unset → none exported. */
   readonly otelExporterEndpoint: string | undefined;
 }
@@ -141,8 +157,26 @@ function databaseUrl(env: Env): string | undefined {
   return raw;
 }
 
-function flag(env: Env, name: string): boolean {
-  const raw = text(env, name, "false").toLowerCase();
+function databaseReadUrls(env: Env): string[] {
+  const raw = env["DATABASE_READ_URL"];
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw.split(",").map((part, i) => {
+    const value = part.trim();
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new ConfigError("DATABASE_READ_URL", `entry ${i + 1} is not a URL`);
+    }
+    if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+      throw new ConfigError("DATABASE_READ_URL", `entry ${i + 1} must be a postgres:// URL, got ${url.protocol}//…`);
+    }
+    return value;
+  });
+}
+
+function flag(env: Env, name: string, fallback = false): boolean {
+  const raw = text(env, name, String(fallback)).toLowerCase();
   if (raw === "true" || raw === "1") return true;
   if (raw === "false" || raw === "0") return false;
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
@@ -227,6 +261,14 @@ export function loadConfig(env: Env = process.env): Config {
     ...rateLimit(env),
     ...metrics(env, integer(env, "GRPC_PORT", 50051, 0, 65535)),
     otelExporterEndpoint: otelEndpoint(env),
+    databaseReadUrls: databaseReadUrls(env),
+    readReplicaMaxLagMs: integer(env, "READ_REPLICA_MAX_LAG_MS", 1_000, 0, HOUR),
+    cacheEnabled: flag(env, "CACHE_ENABLED", true),
+    cacheL1MaxEntries: integer(env, "CACHE_L1_MAX_ENTRIES", 100_000, 1, 100_000_000),
+    cacheL1MaxBytes: integer(env, "CACHE_L1_MAX_BYTES", 256 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+    cacheL1TtlMs: integer(env, "CACHE_L1_TTL_MS", 60_000, 1, 24 * HOUR),
+    cacheL2TtlMs: integer(env, "CACHE_L2_TTL_MS", 300_000, 1_000, 7 * 24 * HOUR),
+    cacheStatisticsTtlMs: integer(env, "CACHE_STATISTICS_TTL_MS", 2_000, 1, HOUR),
   });
   // Without authentication every caller may claim any principal (x-principal-id): only the machine
   // itself may call, unless the operator says otherwise in so many words.
