@@ -15,6 +15,12 @@ export type { StatisticsGroup };
 export interface StoreCall {
   /** Absolute deadline (epoch ms). Database work still running when it passes is cancelled (TIMEOUT). */
   readonly deadline?: number;
+  /**
+   * The read may be served by a read replica (DATABASE_READ_URL), so it may be slightly stale.
+   * Set only for reads that decide nothing (lists, statistics, the event trail); reads that decide a
+   * write (permissions, expected_revision, capacity) and reads that fill the cache go to the primary.
+   */
+  readonly replicaOk?: boolean;
 }
 
 /** An idempotency key: one per principal and request_id. */
