@@ -13,6 +13,7 @@ import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server
 import { PrometheusMetrics } from "./metrics/prometheus-metrics.js";
 import { startTracing } from "./tracing/tracing.js";
 import { WatchHub } from "./service/watch-hub.js";
+import { readPath } from "./read-path.js";
 import { PgContextStore } from "./store/context-store.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { LocalDoorbell } from "./store/local-doorbell.js";
@@ -45,15 +46,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   // Every commit rings "context X is at revision N" for the watch hubs of all instances.
   const doorbell: Doorbell =
     config.redisUrl === undefined ? new LocalDoorbell() : new RedisDoorbell({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
-  const store = new PgContextStore(database, {
+  const pgStore = new PgContextStore(database, {
     onCommit: (heads, committed) => {
+      // First the read cache, before the caller is answered: its next read sees this revision.
+      for (const [contextId, revision] of heads) reads.committed(contextId, revision);
       // This instance's own watchers get the events straight away (no read-back); then the ring,
       // for the other instances (and as the fallback here).
       for (const [contextId, revision] of heads) hub.committed(contextId, revision, () => committed.of(contextId));
       for (const [contextId, revision] of heads) doorbell.ring(contextId, revision);
     },
   });
+  const reads = readPath(pgStore, config, doorbell, logger);
+  const store = reads.store;
   const metrics = new PrometheusMetrics();
+  if (reads.counters !== null) metrics.observeCache(reads.counters);
   const tracing = startTracing({ endpoint: config.otelExporterEndpoint, serviceName: "mplp-context" });
   const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
@@ -89,6 +95,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await server.shutdown();
     await tracing.shutdown();
     await hub.close();
+    await reads.close();
     await doorbell.close();
     await database.close();
     throw error;
@@ -112,6 +119,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         // Watch streams never end on their own: end them (clients resume elsewhere) before draining.
         await hub.close();
         await server.shutdown();
+        await reads.close();
         await doorbell.close();
         await database.close();
         // The spans of the last calls, exported before the process goes.

@@ -99,6 +99,43 @@ export class PrometheusMetrics {
     for (const [kind, n] of Object.entries(counts)) if (n > 0) this.swept.inc({ kind }, n);
   }
 
+  /**
+   * Exports the read cache's counters (read at scrape time, so the cache keeps plain numbers):
+   * hits by level, misses, coalesced loads, L1 evictions (bounds) and invalidations (writes).
+   */
+  observeCache(counters: () => Readonly<Record<"l1Hits" | "l2Hits" | "misses" | "coalesced" | "evictions" | "invalidations", number>>): void {
+    const registers = [this.registry];
+    new Counter({
+      name: `${METRIC_PREFIX}cache_hits_total`,
+      help: "Read-cache hits, by level (l1 in-process, l2 Redis)",
+      labelNames: ["level"] as const,
+      registers,
+      collect() {
+        const c = counters();
+        this.reset();
+        this.inc({ level: "l1" }, c.l1Hits);
+        this.inc({ level: "l2" }, c.l2Hits);
+      },
+    });
+    const single: Array<[string, string, "misses" | "coalesced" | "evictions" | "invalidations"]> = [
+      ["cache_misses_total", "Read-cache misses (loaded from the database)", "misses"],
+      ["cache_coalesced_total", "Reads that waited for a concurrent load of the same key instead of loading it again", "coalesced"],
+      ["cache_evictions_total", "In-process cache entries dropped to stay within CACHE_L1_MAX_ENTRIES / CACHE_L1_MAX_BYTES", "evictions"],
+      ["cache_invalidations_total", "In-process cache entries dropped because a write made them stale", "invalidations"],
+    ];
+    for (const [name, help, field] of single) {
+      new Counter({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(counters()[field]);
+        },
+      });
+    }
+  }
+
   /** The exposition text and its content type, for /metrics. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

@@ -145,12 +145,19 @@ export interface ContextListQuery {
   readonly after?: { readonly createdAt: Date; readonly contextId: string };
   /** Rows to return at most. */
   readonly limit: number;
+  /**
+   * How far to count the matches for totalSize. Unset: all of them. `{ upTo: n }`: at most n + 1,
+   * so totalSize is exact up to n and n + 1 means "more than n" (the count stops there, so its cost
+   * does not grow with the table). `false`: no count, totalSize undefined (a later page: the caller
+   * carries the first page's total).
+   */
+  readonly count?: { readonly upTo: number } | false;
 }
 
 export interface ContextListResult {
   readonly contexts: readonly Context[];
-  /** How many contexts match the principal and filter in all, ignoring `after` and `limit`. */
-  readonly totalSize: number;
+  /** How many contexts match the principal and filter in all, ignoring `after` and `limit`, as far as `count` asked. */
+  readonly totalSize: number | undefined;
 }
 
 export interface ContextStore {
@@ -192,7 +199,74 @@ export interface Doorbell {
   ring(contextId: string, revision: number): void;
   /** Calls `listener` for every ring, from any instance; returns the unsubscribe. */
   subscribe(listener: (contextId: string, revision: number) => void): () => void;
+  /**
+   * "What is cached of context X went stale though its revision did not move" (a lease renewal, a
+   * compaction): every instance's read cache drops it. A hint like ring(): never throws or waits.
+   */
+  touch(contextId: string): void;
+  /** Calls `listener` for every touch, from any instance (this one included); returns the unsubscribe. */
+  subscribeTouches(listener: (contextId: string) => void): () => void;
+  /**
+   * Calls `listener(false)` when this instance stops hearing other instances' rings and touches
+   * (Redis unreachable) and `listener(true)` when it hears them again; never called in-process.
+   */
+  subscribeHealth(listener: (connected: boolean) => void): () => void;
   close(): Promise<void>;
+}
+
+/** A touch of this id stands for every context: read caches drop all they hold (sent when touches were lost). */
+export const ALL_CONTEXTS = "*";
+
+/**
+ * Where a cached copy of a context's reads stands in the shared cache: the newest revision any
+ * instance committed (`revision`), how often it was touched without a revision (`generation`), and
+ * the cache-wide `epoch` (bumped after an outage in which invalidations may have been lost).
+ * A copy tagged with older values than these is stale.
+ */
+export interface CacheStamp {
+  readonly revision: number;
+  readonly generation: number;
+  readonly epoch: number;
+}
+
+/** What the shared cache answered for one key: the copy, if a fresh one is there, and the stamp to tag a new copy with. */
+export interface SharedCacheRead {
+  readonly payload: string | null;
+  /** The payload's own revision tag (when there is a payload). */
+  readonly revision: number;
+  readonly stamp: CacheStamp;
+}
+
+/**
+ * The L2 cache every instance shares (Redis with REDIS_URL). Entries of a context (`scope`) are
+ * checked against its stamp on every read and fill, so a copy never replaces a newer one and a
+ * copy older than the last commit is never served. Every method treats Redis trouble as a miss
+ * (null / false), never as an error: the database is always there to answer.
+ */
+export interface SharedCache {
+  /** The payload at `key` if it is fresh for `scope` (null scope: only the epoch is checked); null when unreachable. */
+  get(scope: string | null, key: string): Promise<SharedCacheRead | null>;
+  /** Stores a payload tagged `revision`, read with `stamp`, for `ttlMs` — unless the scope moved past the stamp meanwhile. */
+  fill(scope: string | null, key: string, payload: string, revision: number, stamp: CacheStamp, ttlMs: number): Promise<boolean>;
+  /** The scope reached `revision`: older copies stop being served; `keys` are deleted outright. False when unreachable. */
+  advance(scope: string, revision: number, keys: readonly string[]): Promise<boolean>;
+  /** The scope's copies went stale without a revision (its generation moves on). False when unreachable. */
+  touch(scope: string): Promise<boolean>;
+  /** Makes every copy stale (after an outage in which advance/touch calls were lost). */
+  bumpEpoch(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The in-process L1: bounded by entries and bytes, entries expire after a TTL. */
+export interface LocalCache<V> {
+  get(key: string): V | undefined;
+  /** `bytes`: the entry's size against the byte bound; `ttlMs`: shorter than the default, when given. */
+  set(key: string, value: V, bytes: number, ttlMs?: number): void;
+  delete(key: string): void;
+  clear(): void;
+  /** Entries dropped to stay within the bounds (not expiries or deletes). */
+  readonly evictions: number;
+  readonly size: number;
 }
 
 /**

@@ -9,6 +9,7 @@ type Listener = (contextId: string, revision: number) => void;
 
 export class LocalDoorbell implements Doorbell {
   private readonly listeners = new Set<Listener>();
+  private readonly touchListeners = new Set<(contextId: string) => void>();
   private closed = false;
 
   ring(contextId: string, revision: number): void {
@@ -25,6 +26,30 @@ export class LocalDoorbell implements Doorbell {
     });
   }
 
+  touch(contextId: string): void {
+    if (this.closed) return;
+    // Synchronous, unlike ring(): the only listener is this instance's read cache, and the caller
+    // that touched must read its own write at once.
+    for (const listener of [...this.touchListeners]) {
+      try {
+        listener(contextId);
+      } catch {
+        // As for rings.
+      }
+    }
+  }
+
+  subscribeTouches(listener: (contextId: string) => void): () => void {
+    const entry = (id: string): void => listener(id);
+    this.touchListeners.add(entry);
+    return () => void this.touchListeners.delete(entry);
+  }
+
+  /** One process hears every ring it makes: it is never cut off. */
+  subscribeHealth(): () => void {
+    return () => undefined;
+  }
+
   subscribe(listener: Listener): () => void {
     // A wrapper per subscription, so the same function subscribed twice unsubscribes separately.
     const entry: Listener = (id, rev) => listener(id, rev);
@@ -35,5 +60,6 @@ export class LocalDoorbell implements Doorbell {
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+    this.touchListeners.clear();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The doorbell shared by every instance (REDIS_URL set): rings are published on one Redis pub/sub
- * channel, `${keyPrefix}doorbell`, as `${contextId} ${revision}`, and every instance's subscriber
- * hands them to its listeners.
+ * channel, `${keyPrefix}doorbell`, as `${contextId} ${revision}`, touches as `${contextId} t`, and
+ * every instance's subscriber hands them to its listeners. Touches reach the touching instance's
+ * own listeners at once, not through Redis: its next read must see its own write.
  *
  * Redis is only a hint here (Postgres is the truth, and the hub reconciles with it), so Redis being
  * down must never fail or slow a write: ring() neither throws nor waits, and publishes with the
@@ -11,9 +12,12 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "../logger.js";
-import type { Doorbell } from "../service/ports.js";
+import { ALL_CONTEXTS, type Doorbell } from "../service/ports.js";
 
 type Listener = (contextId: string, revision: number) => void;
+
+/** Unsent rings and touches kept at most; beyond, one touch of ALL_CONTEXTS replaces them. */
+const MAX_UNSENT = 10_000;
 
 export interface RedisDoorbellOptions {
   readonly url: string;
@@ -31,6 +35,11 @@ export function parseRing(message: string): { contextId: string; revision: numbe
   return { contextId: message.slice(0, space), revision };
 }
 
+/** `${contextId} t` → the context id; null for anything else. */
+export function parseTouch(message: string): string | null {
+  return message.length > 2 && message.endsWith(" t") ? message.slice(0, -2) : null;
+}
+
 export class RedisDoorbell implements Doorbell {
   /** The channel rings go on. */
   readonly channel: string;
@@ -40,10 +49,15 @@ export class RedisDoorbell implements Doorbell {
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
   private readonly listeners = new Set<Listener>();
+  private readonly touchListeners = new Set<(contextId: string) => void>();
+  private readonly healthListeners = new Set<(connected: boolean) => void>();
   private readonly logger: Logger;
   /** Connections currently failing, so each outage is logged once, not at every retry. */
   private readonly failing = new Set<string>();
   private closed = false;
+  /** Rings and touches that could not be published, by `${contextId} r|t`, sent again on reconnect. */
+  private readonly unsent = new Map<string, string>();
+  private overflowed = false;
 
   constructor(options: RedisDoorbellOptions) {
     this.logger = options.logger;
@@ -52,7 +66,7 @@ export class RedisDoorbell implements Doorbell {
     this.publisherName = `${tag}:pub`;
     this.subscriberName = `${tag}:sub`;
     const common: RedisOptions = { lazyConnect: false };
-    // Publishing: fail fast while disconnected (the ring is lost, reconcile covers it).
+    // Publishing: fail fast while disconnected (what could not go out is sent again on reconnect).
     this.publisher = new Redis(options.url, { ...common, connectionName: this.publisherName, enableOfflineQueue: false });
     // Subscribing: queue SUBSCRIBE until connected and retry forever; re-subscribe after reconnects.
     this.subscriber = new Redis(options.url, {
@@ -71,12 +85,25 @@ export class RedisDoorbell implements Doorbell {
   }
 
   ring(contextId: string, revision: number): void {
+    this.publish(`${contextId} r`, `${contextId} ${revision}`);
+  }
+
+  touch(contextId: string): void {
     if (this.closed) return;
-    try {
-      this.publisher.publish(this.channel, `${contextId} ${revision}`).catch((error: unknown) => this.failed("publisher", error));
-    } catch (error) {
-      this.failed("publisher", error);
-    }
+    this.touched(contextId);
+    this.publish(`${contextId} t`, `${contextId} t`);
+  }
+
+  subscribeTouches(listener: (contextId: string) => void): () => void {
+    const entry = (id: string): void => listener(id);
+    this.touchListeners.add(entry);
+    return () => void this.touchListeners.delete(entry);
+  }
+
+  subscribeHealth(listener: (connected: boolean) => void): () => void {
+    const entry = (up: boolean): void => listener(up);
+    this.healthListeners.add(entry);
+    return () => void this.healthListeners.delete(entry);
   }
 
   subscribe(listener: Listener): () => void {
@@ -89,12 +116,20 @@ export class RedisDoorbell implements Doorbell {
     if (this.closed) return;
     this.closed = true;
     this.listeners.clear();
+    this.touchListeners.clear();
+    this.healthListeners.clear();
     // quit() waits for a reply that never comes while disconnected: disconnect() those.
     await Promise.all([this.publisher, this.subscriber].map((c) => (c.status === "ready" ? c.quit().then(() => undefined, () => c.disconnect()) : c.disconnect())));
   }
 
   private heard(channel: string, message: string): void {
     if (channel !== this.channel) return;
+    const touched = parseTouch(message);
+    // Our own come back too: one more drop of what this instance cached, harmless.
+    if (touched !== null) {
+      this.touched(touched);
+      return;
+    }
     const ring = parseRing(message);
     if (ring === null) return;
     for (const listener of this.listeners) {
@@ -106,16 +141,84 @@ export class RedisDoorbell implements Doorbell {
     }
   }
 
+  /**
+   * Publishes, keeping what could not be sent to send again once the publisher is back: a lost
+   * ring costs a watcher only a reconcile tick, but another instance's read cache would serve the
+   * old revision until its entry expired. Per context only the newest ring is kept; past
+   * MAX_UNSENT the lot is replaced by one "touch everything".
+   */
+  private publish(key: string, message: string): void {
+    if (this.closed) return;
+    const lost = (error: unknown): void => {
+      this.failed("publisher", error);
+      this.keep(key, message);
+    };
+    try {
+      this.publisher.publish(this.channel, message).catch(lost);
+    } catch (error) {
+      lost(error);
+    }
+  }
+
+  private keep(key: string, message: string): void {
+    if (this.closed) return;
+    if (this.overflowed) return;
+    if (!this.unsent.has(key) && this.unsent.size >= MAX_UNSENT) {
+      this.unsent.clear();
+      this.overflowed = true;
+      return;
+    }
+    const prior = this.unsent.get(key);
+    if (prior !== undefined && key.endsWith(" r") && (parseRing(prior)?.revision ?? 0) >= (parseRing(message)?.revision ?? 0)) return;
+    this.unsent.set(key, message);
+  }
+
+  private resend(): void {
+    const pending = [...this.unsent];
+    this.unsent.clear();
+    if (this.overflowed) {
+      this.overflowed = false;
+      this.publish(`${ALL_CONTEXTS} t`, `${ALL_CONTEXTS} t`);
+    }
+    for (const [key, message] of pending) this.publish(key, message);
+  }
+
+  private touched(contextId: string): void {
+    for (const listener of this.touchListeners) {
+      try {
+        listener(contextId);
+      } catch (error) {
+        this.logger.error({ err: error }, "doorbell touch listener failed");
+      }
+    }
+  }
+
+  private healthChanged(connected: boolean): void {
+    for (const listener of this.healthListeners) {
+      try {
+        listener(connected);
+      } catch (error) {
+        this.logger.error({ err: error }, "doorbell health listener failed");
+      }
+    }
+  }
+
   private watchHealth(connection: Redis, role: string): void {
     connection.on("error", (error: unknown) => this.failed(role, error));
+    // A killed connection (CLIENT KILL, a Redis restart) may close without an error event.
+    connection.on("close", () => this.failed(role, new Error("connection closed")));
     connection.on("ready", () => {
-      if (this.failing.delete(role)) this.logger.info({ role }, "redis doorbell connection recovered");
+      if (!this.failing.delete(role)) return;
+      this.logger.info({ role, resent: this.unsent.size }, "redis doorbell connection recovered");
+      if (role === "subscriber") this.healthChanged(true);
+      if (role === "publisher") this.resend();
     });
   }
 
   private failed(role: string, error: unknown): void {
     if (this.closed || this.failing.has(role)) return;
     this.failing.add(role);
+    if (role === "subscriber") this.healthChanged(false);
     this.logger.warn(
       { err: error, role },
       "redis doorbell is unreachable: watchers fall back to the database heads check until it is back",

@@ -8,30 +8,13 @@ import { expect, it } from "vitest";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { errorDetails } from "../../src/transport/grpc-client.js";
 import { describeOnApps } from "./support/app.js";
+import { getHttp, sample } from "./support/metrics.js";
 import { as, createContext, eventually } from "./support/participants.js";
 import { watchAs } from "./support/watch.js";
 
 const CONTEXT = "/mplp.context.v1.ContextService";
 
-async function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: response.status, body: await response.text() };
-}
-
-/**
- * The value of one series in Prometheus text, or 0 when it is absent (a counter never incremented).
- * `labels` must all match; other labels of the series may be present.
- */
-function sample(text: string, name: string, labels: Readonly<Record<string, string>> = {}): number {
-  let total = 0;
-  for (const line of text.split("\n")) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const present = new Map([...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (Object.entries(labels).every(([k, v]) => present.get(k) === v)) total += Number(match[3]);
-  }
-  return total;
-}
+const get = getHttp;
 
 await describeOnApps(
   "metrics, /healthz and /readyz",

@@ -1,0 +1,137 @@
+/**
+ * The L2 cache on a real Redis: a copy is served only while its tags are not older than its
+ * context's stamp, a fill never replaces a newer copy nor lands after the stamp moved on, an epoch
+ * bump disowns everything, and an unreachable Redis is a miss, never an error.
+ */
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger, type Logger } from "../../src/logger.js";
+import { RedisCache } from "../../src/store/redis-cache.js";
+import { adminRedis, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "../e2e/support/redis.js";
+
+const up = await redisAvailable();
+
+describe.skipIf(!up)(RedisCache.name, () => {
+  let admin: Redis;
+  const caches: RedisCache[] = [];
+  const prefixes: string[] = [];
+
+  beforeAll(async () => {
+    admin = adminRedis();
+    await admin.connect();
+  });
+
+  afterAll(async () => {
+    await Promise.all(caches.map((c) => c.close()));
+    for (const prefix of prefixes) {
+      const keys = await admin.keys(`${prefix}*`);
+      if (keys.length > 0) await admin.del(...keys);
+    }
+    admin?.disconnect();
+  });
+
+  function open(logger: Logger = silentLogger(), url = TEST_REDIS_URL): { cache: RedisCache; prefix: string } {
+    const prefix = randomKeyPrefix();
+    prefixes.push(prefix);
+    const cache = new RedisCache({ url, keyPrefix: prefix, stampTtlMs: 60_000, logger });
+    caches.push(cache);
+    return { cache, prefix };
+  }
+
+  async function ready(cache: RedisCache): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      if ((await cache.get(null, "probe")) !== null) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("the cache never connected");
+  }
+
+  it("serves a filled copy with its revision, and a miss with the stamp to tag a new one", async () => {
+    const { cache } = open();
+    await ready(cache);
+    const miss = await cache.get("ctx", "c:ctx:basic");
+    expect(miss).toEqual({ payload: null, revision: 0, stamp: { revision: 0, generation: 0, epoch: 0 } });
+    expect(await cache.fill("ctx", "c:ctx:basic", '{"a":1}', 4, miss!.stamp, 10_000)).toBe(true);
+    expect(await cache.get("ctx", "c:ctx:basic")).toEqual({ payload: '{"a":1}', revision: 4, stamp: { revision: 0, generation: 0, epoch: 0 } });
+  });
+
+  it("never replaces a newer copy with an older one", async () => {
+    const { cache } = open();
+    await ready(cache);
+    const { stamp } = (await cache.get("ctx", "k"))!;
+    expect(await cache.fill("ctx", "k", "five", 5, stamp, 10_000)).toBe(true);
+    expect(await cache.fill("ctx", "k", "three", 3, stamp, 10_000)).toBe(false);
+    expect((await cache.get("ctx", "k"))?.payload).toBe("five");
+  });
+
+  it("stops serving copies older than an advanced revision, deletes the named keys, and refuses fills tagged older", async () => {
+    const { cache, prefix } = open();
+    await ready(cache);
+    const { stamp } = (await cache.get("ctx", "c:ctx:basic"))!;
+    await cache.fill("ctx", "c:ctx:basic", "v5", 5, stamp, 10_000);
+    await cache.fill("ctx", "m:ctx:bob", "member", 5, stamp, 10_000);
+    expect(await cache.advance("ctx", 6, ["c:ctx:basic"])).toBe(true);
+    expect(await admin.exists(`${prefix}cache:e:c:ctx:basic`)).toBe(0);
+    const after = await cache.get("ctx", "m:ctx:bob");
+    expect(after).toMatchObject({ payload: null, stamp: { revision: 6 } });
+    expect(await cache.fill("ctx", "m:ctx:bob", "stale", 5, after!.stamp, 10_000)).toBe(false);
+    expect(await cache.fill("ctx", "m:ctx:bob", "fresh", 6, after!.stamp, 10_000)).toBe(true);
+    expect((await cache.get("ctx", "m:ctx:bob"))?.payload).toBe("fresh");
+    // An advance to an older revision (a late message) moves nothing back.
+    await cache.advance("ctx", 3, []);
+    expect((await cache.get("ctx", "m:ctx:bob"))?.stamp.revision).toBe(6);
+  });
+
+  it("refuses a fill whose load started before a touch, and stops serving copies from before it", async () => {
+    const { cache } = open();
+    await ready(cache);
+    const before = (await cache.get("ctx", "p:ctx:1"))!.stamp;
+    await cache.fill("ctx", "p:ctx:1", "lease 1", 2, before, 10_000);
+    expect(await cache.touch("ctx")).toBe(true);
+    expect((await cache.get("ctx", "p:ctx:1"))?.payload).toBeNull();
+    expect(await cache.fill("ctx", "p:ctx:1", "lease 1 again", 2, before, 10_000)).toBe(false);
+    const now = (await cache.get("ctx", "p:ctx:1"))!.stamp;
+    expect(now.generation).toBe(before.generation + 1);
+    expect(await cache.fill("ctx", "p:ctx:1", "lease 2", 2, now, 10_000)).toBe(true);
+  });
+
+  it("disowns every copy, scoped or not, when the epoch is bumped", async () => {
+    const { cache } = open();
+    await ready(cache);
+    const scoped = (await cache.get("ctx", "a"))!.stamp;
+    await cache.fill("ctx", "a", "A", 1, scoped, 10_000);
+    const unscoped = (await cache.get(null, "s:alice"))!.stamp;
+    await cache.fill(null, "s:alice", "stats", 0, unscoped, 10_000);
+    expect((await cache.get(null, "s:alice"))?.payload).toBe("stats");
+    expect(await cache.bumpEpoch()).toBe(true);
+    expect((await cache.get("ctx", "a"))?.payload).toBeNull();
+    expect((await cache.get(null, "s:alice"))?.payload).toBeNull();
+    expect(await cache.fill(null, "s:alice", "old epoch", 0, unscoped, 10_000)).toBe(false);
+  });
+
+  it("keeps a context's stamp at least as long as any copy it judges", async () => {
+    const { cache, prefix } = open();
+    await ready(cache);
+    const { stamp } = (await cache.get("ctx", "k"))!;
+    await cache.fill("ctx", "k", "v", 1, stamp, 30_000);
+    const entryTtl = await admin.pttl(`${prefix}cache:e:k`);
+    const stampTtl = await admin.pttl(`${prefix}cache:m:ctx`);
+    expect(entryTtl).toBeGreaterThan(0);
+    expect(stampTtl).toBeGreaterThanOrEqual(entryTtl);
+  });
+
+  it("answers misses, not errors, when Redis is unreachable, and warns once", async () => {
+    const warnings: unknown[] = [];
+    const logger = silentLogger();
+    logger.warn = ((...args: unknown[]) => void warnings.push(args)) as Logger["warn"];
+    // A port nothing listens on.
+    const { cache } = open(logger, "redis://127.0.0.1:1");
+    for (let i = 0; i < 5; i++) {
+      expect(await cache.get("ctx", "k")).toBeNull();
+      expect(await cache.fill("ctx", "k", "v", 1, { revision: 0, generation: 0, epoch: 0 }, 1000)).toBe(false);
+      expect(await cache.advance("ctx", 2, [])).toBe(false);
+      expect(await cache.touch("ctx")).toBe(false);
+    }
+    expect(warnings).toHaveLength(1);
+  });
+});
