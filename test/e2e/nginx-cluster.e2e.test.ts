@@ -19,7 +19,7 @@ import { assertWatchStreams, type RecordedStream } from "../support/watch-valida
 import { findNginx, startNginx, type RunningNginx } from "./support/nginx.js";
 import { as, createContext, delay, eventually, type ContextClient } from "./support/participants.js";
 import { startServerProcess, type ServerProcess } from "./support/process.js";
-import { randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
+import { deleteKeyPrefix, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
 import { eventLog, watchAs, type WatchRecording } from "./support/watch.js";
 
 const nginx = findNginx();
@@ -56,6 +56,7 @@ describe.skipIf(!ready)("three instances behind nginx (Postgres + Redis)", () =>
   let proxy: RunningNginx | undefined;
   const servers: ServerProcess[] = [];
   const clients: Array<{ close(): void }> = [];
+  const prefix = randomKeyPrefix();
 
   beforeAll(async () => {
     database = await createTestPostgresDatabase();
@@ -66,10 +67,11 @@ describe.skipIf(!ready)("three instances behind nginx (Postgres + Redis)", () =>
     await proxy?.stop();
     await Promise.all(servers.map((s) => s.stop("SIGKILL")));
     await database?.drop();
+    await deleteKeyPrefix(prefix);
   });
 
   it("balances calls and watches, and loses no revision when an instance dies", { timeout: 180_000 }, async () => {
-    const env = { DATABASE_URL: database.url, DATABASE_POOL_MAX: "4", REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: randomKeyPrefix() };
+    const env = { DATABASE_URL: database.url, DATABASE_POOL_MAX: "4", REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix };
     // One after the other: the first migrates the empty database.
     for (let i = 0; i < 3; i++) servers.push(await startServerProcess(env));
     proxy = await startNginx(nginx!, servers.map((s) => s.address));

@@ -19,7 +19,7 @@ import { createTestPostgresDatabase, postgresAvailable, type EmptyTestDatabase }
 import { startTestApp } from "./support/app.js";
 import { getHttp, sample } from "./support/metrics.js";
 import { as, createContext, eventually, type ContextClient, type ParticipantClient } from "./support/participants.js";
-import { adminRedis, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
+import { deleteKeyPrefix, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
 
 const ready = (await postgresAvailable()) && (await redisAvailable());
 
@@ -55,17 +55,6 @@ async function metricsOf(app: App): Promise<string> {
   return (await getHttp(app.metricsPort, "/metrics")).body;
 }
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const admin = adminRedis();
-  await admin.connect();
-  try {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length > 0) await admin.del(...keys);
-  } finally {
-    admin.disconnect();
-  }
-}
-
 describe.skipIf(!ready)("the read cache on two instances (Postgres + Redis)", () => {
   let database: EmptyTestDatabase;
   let prefix: string;
@@ -85,7 +74,7 @@ describe.skipIf(!ready)("the read cache on two instances (Postgres + Redis)", ()
   afterAll(async () => {
     await Promise.all([a, b, uncached].map((i) => i?.close()));
     await database?.drop();
-    if (prefix) await deleteKeys(prefix);
+    if (prefix) await deleteKeyPrefix(prefix);
   });
 
   it("serves the writing instance its write at once, and the other instance within a window it measures", async () => {

@@ -15,7 +15,7 @@ import { createTestPostgresDatabase, postgresAvailable, type EmptyTestDatabase }
 import { assertWatchStreams, type RecordedStream } from "../support/watch-validator.js";
 import { as, createContext, eventually, type ContextClient } from "./support/participants.js";
 import { startServerProcess, type ServerProcess } from "./support/process.js";
-import { adminRedis, clientList, killClientsNamed, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
+import { adminRedis, clientList, killClientsNamed, deleteKeyPrefix, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
 import { eventLog, watchAs, type WatchRecording } from "./support/watch.js";
 
 const ready = (await postgresAvailable()) && (await redisAvailable());
@@ -25,6 +25,7 @@ describe.skipIf(!ready)("WatchContext across two server processes (Postgres + Re
   let redis: Redis;
   const processes: ServerProcess[] = [];
   const clients: Array<{ close(): void }> = [];
+  const prefix = randomKeyPrefix();
 
   beforeAll(async () => {
     database = await createTestPostgresDatabase();
@@ -37,6 +38,7 @@ describe.skipIf(!ready)("WatchContext across two server processes (Postgres + Re
     await Promise.all(processes.map((p) => p.stop("SIGKILL")));
     redis?.disconnect();
     await database?.drop();
+    await deleteKeyPrefix(prefix);
   });
 
   function clientOf(server: ServerProcess): ContextClient {
@@ -46,7 +48,6 @@ describe.skipIf(!ready)("WatchContext across two server processes (Postgres + Re
   }
 
   it("loses and repeats no revision through a Redis connection kill and a server kill", { timeout: 180_000 }, async () => {
-    const prefix = randomKeyPrefix();
     const env = {
       DATABASE_URL: database.url,
       DATABASE_POOL_MAX: "5",

@@ -7,7 +7,7 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger, type Logger } from "../../src/logger.js";
 import { RedisCache } from "../../src/store/redis-cache.js";
-import { adminRedis, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "../e2e/support/redis.js";
+import { adminRedis, deleteKeyPrefix, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "../e2e/support/redis.js";
 
 const up = await redisAvailable();
 
@@ -23,10 +23,7 @@ describe.skipIf(!up)(RedisCache.name, () => {
 
   afterAll(async () => {
     await Promise.all(caches.map((c) => c.close()));
-    for (const prefix of prefixes) {
-      const keys = await admin.keys(`${prefix}*`);
-      if (keys.length > 0) await admin.del(...keys);
-    }
+    for (const prefix of prefixes) await deleteKeyPrefix(prefix);
     admin?.disconnect();
   });
 

@@ -71,3 +71,20 @@ export async function killClientsNamed(redis: Redis, name: string): Promise<stri
   for (const c of victims) await redis.call("CLIENT", "KILL", "ID", c.id);
   return victims.map((c) => c.id);
 }
+
+/** Deletes every key under `prefix` (the read cache's entries and stamps), so a suite leaves Redis as it found it. */
+export async function deleteKeyPrefix(prefix: string): Promise<void> {
+  const admin = adminRedis();
+  admin.on("error", () => {});
+  try {
+    await admin.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await admin.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      if (keys.length > 0) await admin.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    admin.disconnect();
+  }
+}
