@@ -41,6 +41,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     pgliteDataDir: config.pgliteDataDir,
     poolMax: config.databasePoolMax,
     statementTimeoutMs: config.databaseStatementTimeoutMs,
+    readUrls: config.databaseReadUrls,
+    readReplicaMaxLagMs: config.readReplicaMaxLagMs,
     logger,
   });
   // Every commit rings "context X is at revision N" for the watch hubs of all instances.

@@ -81,14 +81,35 @@ export function effectivePageSize(pageSize: number): number {
   return Math.min(pageSize, LIMITS.pageSizeMax);
 }
 
+/**
+ * ListContexts counts total_size this far and no further: the count is exact up to it, and
+ * TOTAL_SIZE_CAP + 1 means "more than TOTAL_SIZE_CAP" (AIP-158 lets total_size be an estimate).
+ * Counting every match scanned all of them on every page, a cost growing with the table (1.3 s
+ * at 1,000,000 readable contexts here); counting up to 1,000 (the largest page) costs a few ms,
+ * 10,000 already 100–200 ms.
+ */
+export const TOTAL_SIZE_CAP = 1_000;
+
 /** The keyset position of lists ordered by a time then an id: (created_at | joined_at, id). */
 export interface TimeIdPosition {
   /** ISO time of the last item returned. */
   readonly t: string;
   readonly id: string;
+  /**
+   * total_size as the first page counted it, carried so later pages need not count again (they
+   * report it unchanged). Absent in tokens of lists that carry none, or made before it existed.
+   */
+  readonly n?: number;
 }
 
 export function isTimeIdPosition(p: unknown): p is TimeIdPosition {
   const o = p as TimeIdPosition | null;
-  return typeof o === "object" && o !== null && typeof o.t === "string" && !Number.isNaN(Date.parse(o.t)) && typeof o.id === "string";
+  return (
+    typeof o === "object" &&
+    o !== null &&
+    typeof o.t === "string" &&
+    !Number.isNaN(Date.parse(o.t)) &&
+    typeof o.id === "string" &&
+    (o.n === undefined || (Number.isSafeInteger(o.n) && o.n >= 0))
+  );
 }

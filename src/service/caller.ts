@@ -11,3 +11,11 @@ export interface Caller {
 export function storeCall(caller: Caller): StoreCall {
   return caller.deadline === undefined ? {} : { deadline: caller.deadline };
 }
+
+/**
+ * The StoreCall of a read a read replica may serve (slightly stale): only reads that decide
+ * nothing, never a permission check, an expected_revision or a capacity, nor what fills the cache.
+ */
+export function replicaCall(caller: Caller): StoreCall {
+  return { ...storeCall(caller), replicaOk: true };
+}

@@ -19,14 +19,14 @@ import { CONTEXT_STATUSES, LIFECYCLE_STAGES, expiryOf, type Context } from "../d
 import type { ContextEvent, EventPosition } from "../domain/event.js";
 import type { JsonObject } from "../domain/json.js";
 import { LIMITS } from "../domain/limits.js";
-import { decodePageToken, effectivePageSize, encodePageToken, isTimeIdPosition } from "../domain/page-token.js";
+import { decodePageToken, effectivePageSize, encodePageToken, isTimeIdPosition, TOTAL_SIZE_CAP } from "../domain/page-token.js";
 import type { Participant } from "../domain/participant.js";
 import { authorize, type Permission } from "../domain/permissions.js";
 import { deletableWithoutForce, transition, type TransitionTarget } from "../domain/state-machine.js";
 import { foldStatistics, type ContextStatistics } from "../domain/statistics.js";
 import { Violations } from "../domain/validation.js";
 import { memberOf, readableContext } from "./access.js";
-import { storeCall, type Caller } from "./caller.js";
+import { replicaCall, storeCall, type Caller } from "./caller.js";
 import { priorResult, requestKeyOf } from "./idempotency.js";
 import { checkRevision, commit, contextPayload, eventsOf, nextRevision } from "./changes.js";
 import { revisionCompacted } from "./state-history.js";
@@ -150,16 +150,20 @@ export class ContextService {
     const query = { principal: caller.principal, filter };
     const position = decodePageToken(input.pageToken, query, isTimeIdPosition);
     const after = position && { createdAt: new Date(position.t), contextId: position.id };
-    const { contexts, totalSize } = await this.store.listContexts(storeCall(caller), {
+    // total_size: counted (up to the cap) for the first page only, then carried in the token.
+    const carried = position?.n;
+    const { contexts, totalSize: counted } = await this.store.listContexts(replicaCall(caller), {
       principal: caller.principal,
       filter,
       ...(after ? { after } : {}),
       limit: limit + 1,
+      count: carried === undefined ? { upTo: TOTAL_SIZE_CAP } : false,
     });
+    const totalSize = carried ?? counted ?? 0;
     const page = contexts.slice(0, limit);
     const last = page[page.length - 1];
     const nextPageToken =
-      contexts.length > limit && last ? encodePageToken({ t: last.createdAt.toISOString(), id: last.contextId }, query) : "";
+      contexts.length > limit && last ? encodePageToken({ t: last.createdAt.toISOString(), id: last.contextId, n: totalSize }, query) : "";
     return { contexts: page, nextPageToken, totalSize };
   }
 
@@ -177,7 +181,7 @@ export class ContextService {
   }
 
   async statistics(caller: Caller): Promise<ContextStatistics> {
-    const groups = await this.store.contextStatistics(storeCall(caller), caller.principal);
+    const groups = await this.store.contextStatistics(replicaCall(caller), caller.principal);
     return foldStatistics(groups, this.clock.now());
   }
 
@@ -198,7 +202,7 @@ export class ContextService {
     // compacted history is refused rather than silently skipped.
     const position = token ?? { revision: input.startRevision <= 1 ? context.compactRevision + 1 : input.startRevision, seq: 0 };
     if (position.revision <= context.compactRevision) throw revisionCompacted(position.revision, context.compactRevision);
-    const events = await this.store.listEvents(call, input.contextId, position, limit + 1);
+    const events = await this.store.listEvents(replicaCall(caller), input.contextId, position, limit + 1);
     if (events[0] !== undefined && events[0].revision > position.revision) {
       // Every revision has an event, so a later first one may mean a compaction ran meanwhile.
       const now = await this.store.getContext(call, input.contextId, { withState: false });

@@ -24,7 +24,7 @@ import type { Participant, PresencePolicy } from "../domain/participant.js";
 import { authorize, forbidden, permissionsOf } from "../domain/permissions.js";
 import { Violations } from "../domain/validation.js";
 import { memberOf, readableContext } from "./access.js";
-import { storeCall, type Caller } from "./caller.js";
+import { replicaCall, storeCall, type Caller } from "./caller.js";
 import { priorResult, requestKeyOf } from "./idempotency.js";
 import { checkRevision, commit, eventsOf, nextRevision, participantPayload } from "./changes.js";
 import type { Clock, ContextStore, ContextTx } from "./ports.js";
@@ -148,7 +148,8 @@ export class ParticipantService {
     const position = decodePageToken(input.pageToken, query, isTimeIdPosition);
     const call = storeCall(caller);
     await readableContext(this.store, call, caller.principal, input.contextId, false);
-    const { participants, totalSize } = await this.store.listParticipants(call, {
+    // A later page may come from a replica; the first one is the cache's, which loads from the primary.
+    const { participants, totalSize } = await this.store.listParticipants(position ? replicaCall(caller) : call, {
       contextId: input.contextId,
       filter,
       ...(position ? { after: { joinedAt: new Date(position.t), participantId: position.id } } : {}),

@@ -3,7 +3,7 @@
  * the domain's sub-objects (picked field by field on the way in, so nothing stray is stored); the
  * owner, tags and visibility are also columns of their own, for the queries that filter on them.
  */
-import { getTableColumns } from "drizzle-orm";
+import { count, getTableColumns, sql, type SQL } from "drizzle-orm";
 import type {
   AccessControl,
   Context,
@@ -17,6 +17,8 @@ import { contextFromJson, contextToJson, participantFromJson, participantToJson 
 import type { ContextEvent, ContextEventType, EventPayload } from "../domain/event.js";
 import type { JsonObject, JsonValue } from "../domain/json.js";
 import type { SharedState, StateChange, StateChangeSet } from "../domain/shared-state.js";
+import type { ContextListQuery } from "../service/ports.js";
+import type { Executor } from "./executor.js";
 import { contexts, type contextEvents } from "./schema.js";
 
 export type ContextRow = typeof contexts.$inferSelect;
@@ -31,6 +33,24 @@ export const contextColumnsWithoutState = (() => {
 
 /** Every column of contexts. */
 export const contextColumnsWithState = getTableColumns(contexts);
+
+/**
+ * ListContexts' total_size: the contexts matching `where`, counted as far as `how` asks (see
+ * ContextListQuery.count). A capped count is `count(*)` over a LIMITed subquery, so Postgres stops
+ * scanning at upTo + 1 matches: on a large table the first page costs at most that many rows
+ * instead of every match, and pages after it cost nothing (the service carries the total).
+ */
+export async function countContexts(q: Executor, where: SQL | undefined, how: ContextListQuery["count"]): Promise<number | undefined> {
+  if (how === false) return undefined;
+  if (how === undefined) {
+    const [all] = await q.select({ n: count() }).from(contexts).where(where);
+    return all?.n ?? 0;
+  }
+  const upTo = Math.max(0, Math.floor(how.upTo));
+  const matching = q.select({ one: sql`1`.as("one") }).from(contexts).where(where).limit(upTo + 1).as("matching");
+  const [capped] = await q.select({ n: count() }).from(matching);
+  return capped?.n ?? 0;
+}
 
 function configurationOf(c: ContextConfiguration): ContextConfiguration {
   return {

@@ -9,6 +9,10 @@
  * (set_config(…, is_local = true) lasts until the transaction ends), so the database itself
  * cancels work still running when the deadline passes (SQLSTATE 57014 → TIMEOUT); a JS timer could
  * only stop waiting, not stop the database.
+ *
+ * Read replicas: the lists, the statistics and the event trail run on a replica (read-replicas.ts)
+ * when the call allows it (StoreCall.replicaOk) and one is in rotation, deadline and all, the same
+ * way as on the primary; everything else — transactions, reads that decide a write — on the primary.
  */
 import { Buffer } from "node:buffer";
 import { and, asc, count, desc, eq, like, max, or, sql, type SQL } from "drizzle-orm";
@@ -37,6 +41,7 @@ import {
   contextColumnsWithoutState,
   contextColumnsWithState,
   contextFromRow,
+  countContexts,
   eventFromRow,
   eventInsertValues,
   type EventRow,
@@ -45,6 +50,7 @@ import { PgContextTx } from "./context-tx.js";
 import type { AppDatabase, Database } from "./database.js";
 import type { AppTransaction, Executor } from "./executor.js";
 import { listParticipantRows, renewLeaseRow, selectMember, selectParticipant } from "./participant-queries.js";
+import type { ReadReplicas } from "./read-replicas.js";
 import { contextEvents, contexts, participants } from "./schema.js";
 import { toStoreError } from "./sql-errors.js";
 import { selectHeads, selectSnapshotAtOrBefore, selectStateChanges } from "./state-queries.js";
@@ -210,11 +216,13 @@ export class PgContextStore implements ContextStore {
   private readonly db: AppDatabase;
   private readonly clock: Clock;
   private readonly onCommit: PgContextStoreOptions["onCommit"];
+  private readonly replicas: ReadReplicas<AppDatabase> | undefined;
 
   readonly sweep: SweepCandidates;
 
   constructor(database: Database, options: PgContextStoreOptions = {}) {
     this.db = database.db;
+    this.replicas = database.replicas;
     this.clock = options.clock ?? systemClock;
     this.onCommit = options.onCommit;
     this.sweep = new PgSweepCandidates(database.db);
@@ -259,16 +267,15 @@ export class PgContextStore implements ContextStore {
         .where(and(...matching, ...(query.after === undefined ? [] : [olderThan(query.after)])))
         .orderBy(desc(contexts.createdAt), desc(contexts.contextId))
         .limit(query.limit);
-    const total = (q: Executor) => q.select({ n: count() }).from(contexts).where(and(...matching));
-    return this.read(call, async (q) => {
+    return this.replicaRead(call, async (q) => {
       // Outside a transaction postgres.js runs the two on two connections at once; PGlite queues them.
-      const [rows, totals] = await Promise.all([page(q), total(q)]);
-      return { contexts: rows.map(contextFromRow), totalSize: totals[0]?.n ?? 0 };
+      const [rows, totalSize] = await Promise.all([page(q), countContexts(q, and(...matching), query.count)]);
+      return { contexts: rows.map(contextFromRow), totalSize };
     });
   }
 
   async contextStatistics(call: StoreCall, principal: string): Promise<StatisticsGroup[]> {
-    return this.read(call, async (q) => {
+    return this.replicaRead(call, async (q) => {
       const rows = await q
         .select({
           status: contexts.status,
@@ -295,7 +302,7 @@ export class PgContextStore implements ContextStore {
   }
 
   async listEvents(call: StoreCall, contextId: string, from: EventPosition, limit: number): Promise<ContextEvent[]> {
-    return this.read(call, async (q) => {
+    return this.replicaRead(call, async (q) => {
       const rows = await q
         .select()
         .from(contextEvents)
@@ -320,7 +327,7 @@ export class PgContextStore implements ContextStore {
   }
 
   async listParticipants(call: StoreCall, query: ParticipantListQuery): Promise<ParticipantListResult> {
-    return this.read(call, (q) => listParticipantRows(q, query));
+    return this.replicaRead(call, (q) => listParticipantRows(q, query));
   }
 
   async renewLease(call: StoreCall, renewal: LeaseRenewal): Promise<Participant | null> {
@@ -350,13 +357,27 @@ export class PgContextStore implements ContextStore {
   }
 
   /**
-   * A read outside any caller's transaction. With a deadline it runs in a short read-only
-   * transaction, the only scope a local statement_timeout can have; without one, directly.
+   * `read`, on a read replica when the call allows it and one is in rotation; on the primary
+   * otherwise, and (once) when the replica fails it with a connection-class error.
    */
-  private async read<T>(call: StoreCall, work: (q: Executor) => Promise<T>): Promise<T> {
-    if (call.deadline !== undefined) return this.inTransaction(call, work, { accessMode: "read only" });
+  private async replicaRead<T>(call: StoreCall, work: (q: Executor) => Promise<T>): Promise<T> {
+    const replicas = this.replicas;
+    if (call.replicaOk !== true || replicas === undefined) return this.read(call, work);
+    return replicas.read(
+      (replica) => this.read(call, work, replica),
+      () => this.read(call, work),
+    );
+  }
+
+  /**
+   * A read outside any caller's transaction, on `db` (the primary unless given a replica). With a
+   * deadline it runs in a short read-only transaction, the only scope a local statement_timeout
+   * can have; without one, directly.
+   */
+  private async read<T>(call: StoreCall, work: (q: Executor) => Promise<T>, db: AppDatabase = this.db): Promise<T> {
+    if (call.deadline !== undefined) return this.inTransaction(call, work, { accessMode: "read only" }, db);
     try {
-      return await work(this.db);
+      return await work(db);
     } catch (error) {
       throw toStoreError(error);
     }
@@ -370,11 +391,12 @@ export class PgContextStore implements ContextStore {
     call: StoreCall,
     work: (tx: AppTransaction) => Promise<T>,
     config?: PgTransactionConfig,
+    db: AppDatabase = this.db,
   ): Promise<T> {
     // A deadline already gone: fail without taking a connection or touching the database.
     if (call.deadline !== undefined) remainingMs(call);
     try {
-      return await this.db.transaction(async (tx) => {
+      return await db.transaction(async (tx) => {
         if (call.deadline !== undefined) {
           // Measured again here: waiting for a pooled connection and BEGIN took some of it.
           const left = remainingMs(call);

@@ -16,6 +16,7 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import type { Logger } from "../logger.js";
+import { primaryPosition, ReadReplicas, replicaProbe, type ReplicaTarget } from "./read-replicas.js";
 import * as schema from "./schema.js";
 
 /** The one drizzle type both drivers fit; stores are written against it. */
@@ -25,6 +26,11 @@ export type AppDatabase = PgDatabase<PgQueryResultHKT, typeof schema>;
 export interface Database {
   readonly kind: "postgres" | "pglite";
   readonly db: AppDatabase;
+  /**
+   * The read replicas (DATABASE_READ_URL) on Postgres, when any are configured: reads marked
+   * replicaOk go through it. Readiness and every write ignore them.
+   */
+  readonly replicas?: ReadReplicas<AppDatabase> | undefined;
   /** Resolves when the database answers a trivial query (readiness checks). */
   ping(): Promise<void>;
   /** Closes the connections (postgres.js waits a few seconds for running queries). */
@@ -40,11 +46,23 @@ export interface DatabaseOptions {
   readonly poolMax: number;
   /** The session's statement_timeout: the longest any statement runs when a call has no deadline. */
   readonly statementTimeoutMs: number;
+  /** postgres:// URLs of read replicas; none → every read goes to the primary. Ignored (with a warning) on PGlite. */
+  readonly readUrls?: readonly string[] | undefined;
+  /** A replica further behind the primary than this is skipped; 1000 unless set. */
+  readonly readReplicaMaxLagMs?: number | undefined;
+  /** How often the replicas' lags are measured; unless set, every half of the maximum lag, from 50 to 500 ms. */
+  readonly readReplicaProbeIntervalMs?: number | undefined;
   readonly logger: Logger;
 }
 
 /** Shown in pg_stat_activity, so an operator can tell this service's connections apart. */
 const APPLICATION_NAME = "mplp-context";
+
+/**
+ * A replica that does not accept a connection within this many seconds counts as down (the read
+ * goes to the primary); postgres.js would otherwise wait 30 s.
+ */
+const REPLICA_CONNECT_TIMEOUT_SECONDS = 2;
 
 /**
  * The migrations folder, found by walking up from this file to the directory holding package.json:
@@ -115,17 +133,80 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
     throw error;
   }
   options.logger.info({ database: "postgres", target: describeUrl(url), poolMax: options.poolMax }, "database open and migrated");
+  const replicas = await openReplicas(url, options);
   return {
     kind: "postgres",
     db,
+    replicas,
     ping: async () => {
       await db.execute(sql`select 1`);
     },
-    close: () => client.end({ timeout: 5 }),
+    close: async () => {
+      await replicas?.close();
+      await client.end({ timeout: 5 });
+    },
   };
 }
 
+/**
+ * A pool per replica URL, not migrated (a replica has the primary's schema, and is read-only),
+ * half the primary's size (at least 2: a list runs its page and its count at once), with the
+ * primary's session settings; plus one connection per replica, and one to the primary, for the lag
+ * probes. The first probe round is awaited, so reads use the replicas from the start; a replica
+ * down at start-up only logs a warning and joins when it answers.
+ */
+async function openReplicas(primaryUrl: string, options: DatabaseOptions): Promise<ReadReplicas<AppDatabase> | undefined> {
+  const urls = options.readUrls ?? [];
+  if (urls.length === 0) return undefined;
+  const poolMax = Math.max(2, Math.ceil(options.poolMax / 2));
+  const maxLagMs = options.readReplicaMaxLagMs ?? 1_000;
+  // A lag is known to within about a probe interval: measure it at least twice per allowed lag.
+  const probeIntervalMs = options.readReplicaProbeIntervalMs ?? Math.min(500, Math.max(50, Math.floor(maxLagMs / 2)));
+  const probeConnection = (url: string) =>
+    postgres(url, {
+      max: 1,
+      onnotice: () => {},
+      connect_timeout: REPLICA_CONNECT_TIMEOUT_SECONDS,
+      connection: { application_name: `${APPLICATION_NAME} lag-probe`, statement_timeout: REPLICA_CONNECT_TIMEOUT_SECONDS * 1000 },
+    });
+  const primaryProbe = probeConnection(primaryUrl);
+  const targets = urls.map((url): ReplicaTarget<AppDatabase> => {
+    const client = postgres(url, {
+      max: poolMax,
+      onnotice: () => {},
+      connect_timeout: REPLICA_CONNECT_TIMEOUT_SECONDS,
+      connection: { application_name: APPLICATION_NAME, statement_timeout: options.statementTimeoutMs },
+    });
+    const probe = probeConnection(url);
+    return {
+      name: describeUrl(url),
+      handle: drizzlePostgres({ client, schema }),
+      probe: replicaProbe(probe),
+      close: async () => {
+        await Promise.all([client.end({ timeout: 5 }), probe.end({ timeout: 1 })]);
+      },
+    };
+  });
+  const replicas = new ReadReplicas(targets, {
+    primary: primaryPosition(primaryProbe),
+    maxLagMs,
+    probeIntervalMs,
+    probeTimeoutMs: REPLICA_CONNECT_TIMEOUT_SECONDS * 1000 + probeIntervalMs,
+    logger: options.logger,
+  });
+  await replicas.start();
+  options.logger.info(
+    { replicas: replicas.status(), poolMax, maxLagMs, probeIntervalMs },
+    "read replicas open",
+  );
+  return replicas;
+}
+
 async function openPglite(options: DatabaseOptions): Promise<Database> {
+  if ((options.readUrls ?? []).length > 0) {
+    // Replicas of an in-process database cannot exist: a leftover setting, not worth refusing to start.
+    options.logger.warn("DATABASE_READ_URL is ignored: read replicas need DATABASE_URL (a Postgres primary), not embedded PGlite");
+  }
   const dataDir = options.pgliteDataDir;
   if (!dataDir.startsWith("memory://")) await mkdir(dataDir, { recursive: true });
   const client = await PGlite.create(dataDir);

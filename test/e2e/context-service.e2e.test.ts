@@ -208,7 +208,8 @@ await describeOnApps("ContextService over gRPC", (under) => {
       let pages = 0;
       do {
         const page = await client().listContexts({ pageSize: 3, pageToken: token }, alice);
-        expect(page.totalSize).toBe(7 + pages);
+        // total_size is counted for the first page and carried by the token: contexts created since stay out of it.
+        expect(page.totalSize).toBe(7);
         seen.push(...page.contexts.map((c) => c.name));
         token = page.nextPageToken;
         await create(`late${pages++}`);

@@ -30,6 +30,29 @@ describe("loadConfig", () => {
     expect(problem(env)).toContain(name);
   });
 
+  it("reads DATABASE_READ_URL as a comma-separated list of postgres:// URLs, and READ_REPLICA_MAX_LAG_MS", () => {
+    expect(loadConfig({})).toMatchObject({ databaseReadUrls: [], readReplicaMaxLagMs: 1000 });
+    expect(loadConfig({ DATABASE_READ_URL: " " }).databaseReadUrls).toEqual([]);
+    expect(loadConfig({ DATABASE_READ_URL: "postgres://r1:5432/db" }).databaseReadUrls).toEqual(["postgres://r1:5432/db"]);
+    const two = loadConfig({ DATABASE_READ_URL: "postgres://u:p@r1:5432/db, postgresql://r2/db", READ_REPLICA_MAX_LAG_MS: "250" });
+    expect(two.databaseReadUrls).toEqual(["postgres://u:p@r1:5432/db", "postgresql://r2/db"]);
+    expect(two.readReplicaMaxLagMs).toBe(250);
+    expect(Object.isFrozen(two)).toBe(true);
+  });
+
+  it.each([
+    [{ DATABASE_READ_URL: "not a url" }, "entry 1 is not a URL"],
+    [{ DATABASE_READ_URL: "postgres://r1/db,mysql://r2/db" }, "entry 2 must be a postgres:// URL"],
+    [{ DATABASE_READ_URL: "postgres://r1/db,,postgres://r3/db" }, "entry 2 is not a URL"],
+    [{ READ_REPLICA_MAX_LAG_MS: "soon" }, "READ_REPLICA_MAX_LAG_MS"],
+  ])("names DATABASE_READ_URL's bad entry (%o)", (env, message) => {
+    const text = problem(env);
+    expect(text).toContain(Object.keys(env)[0]);
+    expect(text).toContain(message);
+    // A replica URL may hold a password: the message never repeats the URL.
+    expect(text).not.toContain("r2/db");
+  });
+
   it("refuses a non-loopback address without authentication unless told it may", () => {
     expect(problem({ GRPC_HOST: "0.0.0.0" })).toContain("ALLOW_UNAUTHENTICATED=true");
     expect(loadConfig({ GRPC_HOST: "0.0.0.0", ALLOW_UNAUTHENTICATED: "true" }).grpcHost).toBe("0.0.0.0");
