@@ -62,6 +62,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const store = reads.store;
   const metrics = new PrometheusMetrics();
   if (reads.counters !== null) metrics.observeCache(reads.counters);
+  const replicas = database.replicas;
+  if (replicas !== undefined) metrics.observeReplicas(() => replicas.counters(), () => replicas.status());
   const tracing = startTracing({ endpoint: config.otelExporterEndpoint, serviceName: "mplp-context" });
   const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };

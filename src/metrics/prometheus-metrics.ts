@@ -136,6 +136,50 @@ export class PrometheusMetrics {
     }
   }
 
+  /**
+   * Exports the read replicas' figures (read at scrape time): reads by where they were served, and
+   * each replica's rotation state (1 = in) and last measured lag.
+   */
+  observeReplicas(
+    counters: () => Readonly<{ replica: number; primaryFallback: number; retriedOnPrimary: number }>,
+    status: () => ReadonlyArray<{ readonly name: string; readonly state: string; readonly lagMs: number | null }>,
+  ): void {
+    const registers = [this.registry];
+    new Counter({
+      name: `${METRIC_PREFIX}replica_reads_total`,
+      help: "Reads a read replica may serve, by where they ran: replica, or primary (none in rotation, or the replica failed the read: retried)",
+      labelNames: ["served_by"] as const,
+      registers,
+      collect() {
+        const c = counters();
+        this.reset();
+        this.inc({ served_by: "replica" }, c.replica);
+        this.inc({ served_by: "primary" }, c.primaryFallback - c.retriedOnPrimary);
+        this.inc({ served_by: "primary_retry" }, c.retriedOnPrimary);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}read_replica_in_rotation`,
+      help: "1 while a read replica takes reads, 0 while it is down, lagging or unknown",
+      labelNames: ["replica", "state"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const r of status()) this.set({ replica: r.name, state: r.state }, r.state === "healthy" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}read_replica_lag_seconds`,
+      help: "Each read replica's lag behind the primary at its last probe",
+      labelNames: ["replica"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const r of status()) if (r.lagMs !== null) this.set({ replica: r.name }, r.lagMs / 1000);
+      },
+    });
+  }
+
   /** The exposition text and its content type, for /metrics. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

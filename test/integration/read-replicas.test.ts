@@ -28,6 +28,7 @@ import type { ReadReplicaCounters } from "../../src/store/read-replicas.js";
 import { createClient } from "../../src/transport/grpc-client.js";
 import { sqlStateOf } from "../support/app-error-assertions.js";
 import { startTestApp } from "../e2e/support/app.js";
+import { getHttp, sample } from "../e2e/support/metrics.js";
 import { captureLog } from "../e2e/support/log-capture.js";
 
 const run = promisify(execFile);
@@ -185,6 +186,10 @@ describe.skipIf(!binariesPresent)("read replicas (a real primary and streaming r
       expect(page.totalSize).toBe(3);
     }
     expect(since(before)).toEqual({ replica: calls, primaryFallback: 0, retriedOnPrimary: 0 });
+    // The operator sees the same on /metrics.
+    const metrics = (await getHttp(running().metricsPort, "/metrics")).body;
+    expect(sample(metrics, "mplp_context_replica_reads_total", { served_by: "replica" })).toBeGreaterThanOrEqual(calls);
+    expect(sample(metrics, "mplp_context_read_replica_in_rotation", { state: "healthy" })).toBe(1);
     // Each first page scans contexts twice (the page and its count). A backend publishes its
     // statistics at the end of a transaction at least a second after its last flush (or when idle
     // for 10 s): keep listing now and then until the replica shows them.
