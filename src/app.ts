@@ -36,6 +36,7 @@ export interface App {
 
 /** Opens (and migrates) the database, then serves; health turns SERVING only when all is ready. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const tracing = startTracing({ endpoint: config.otelExporterEndpoint, serviceName: "mplp-context" });
   const database = await openDatabase({
     ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }),
     pgliteDataDir: config.pgliteDataDir,
@@ -43,6 +44,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     readUrls: config.databaseReadUrls,
     readReplicaMaxLagMs: config.readReplicaMaxLagMs,
+    queryTracer: tracing.queryTracer,
     logger,
   });
   // Every commit rings "context X is at revision N" for the watch hubs of all instances.
@@ -64,7 +66,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   if (reads.counters !== null) metrics.observeCache(reads.counters);
   const replicas = database.replicas;
   if (replicas !== undefined) metrics.observeReplicas(() => replicas.counters(), () => replicas.status());
-  const tracing = startTracing({ endpoint: config.otelExporterEndpoint, serviceName: "mplp-context" });
   const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
   const contexts = new ContextService(store, systemClock, { sharedStateMaxBytes: config.sharedStateMaxBytes });

@@ -15,8 +15,10 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "../logger.js";
 import { primaryPosition, ReadReplicas, replicaProbe, type ReplicaTarget } from "./read-replicas.js";
+import { traceQueries } from "./query-tracing.js";
 import * as schema from "./schema.js";
 
 /** The one drizzle type both drivers fit; stores are written against it. */
@@ -52,6 +54,8 @@ export interface DatabaseOptions {
   readonly readReplicaMaxLagMs?: number | undefined;
   /** How often the replicas' lags are measured; unless set, every half of the maximum lag, from 50 to 500 ms. */
   readonly readReplicaProbeIntervalMs?: number | undefined;
+  /** With OTEL_EXPORTER_OTLP_ENDPOINT: every SQL statement run under a call's span becomes a child span (query-tracing.ts). */
+  readonly queryTracer?: Tracer | undefined;
   readonly logger: Logger;
 }
 
@@ -115,7 +119,7 @@ async function underMigrationLock(url: string, migrate: () => Promise<void>): Pr
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
-  const client = postgres(url, {
+  const client = traceQueries(postgres(url, {
     max: options.poolMax,
     // The migrator's "already exists, skipping" notices would otherwise fill the log.
     onnotice: () => {},
@@ -124,7 +128,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
       // A ceiling for calls without a deadline; calls with one lower it per transaction.
       statement_timeout: options.statementTimeoutMs,
     },
-  });
+  }), options.queryTracer);
   const db = drizzlePostgres({ client, schema });
   try {
     await underMigrationLock(url, () => migratePostgres(db, { migrationsFolder: migrationsFolder() }));
@@ -180,7 +184,7 @@ async function openReplicas(primaryUrl: string, options: DatabaseOptions): Promi
     const probe = probeConnection(url);
     return {
       name: describeUrl(url),
-      handle: drizzlePostgres({ client, schema }),
+      handle: drizzlePostgres({ client: traceQueries(client, options.queryTracer), schema }),
       probe: replicaProbe(probe),
       close: async () => {
         await Promise.all([client.end({ timeout: 5 }), probe.end({ timeout: 1 })]);
@@ -209,7 +213,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   }
   const dataDir = options.pgliteDataDir;
   if (!dataDir.startsWith("memory://")) await mkdir(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir);
+  const client = traceQueries(await PGlite.create(dataDir), options.queryTracer);
   const db = drizzlePglite({ client, schema });
   try {
     await migratePglite(db, { migrationsFolder: migrationsFolder() });

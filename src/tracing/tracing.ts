@@ -4,24 +4,34 @@
  * the parent either way, so a call's log line carries the trace id its caller started even when
  * this instance exports nothing.
  *
- * No global state: the provider is this app's own (not registered globally), handed to the
+ * No global provider: the provider is this app's own (not registered globally), handed to the
  * transport as a Tracer and a propagator. Tests start several apps in one process, and a global
- * provider can be set only once per process.
+ * provider can be set only once per process. (The one process-wide piece is the context manager
+ * below, which holds no app's state.)
  *
- * Not yet: spans per database query (drizzle and postgres.js have no query hooks with an end; it
- * needs a wrapper in the store's executor).
+ * Spans per database query: the store wraps its client (src/store/query-tracing.ts) with
+ * `queryTracer`, set only while exporting, and each statement's span finds the call's span as the
+ * active context; for the active context to survive the handler's awaits, exporting also makes
+ * AsyncLocalStorage the context manager (context-manager.ts; the API's default forgets it at the
+ * first await).
  */
 import { trace, type TextMapPropagator, type Tracer } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { useAsyncLocalStorageContext } from "./context-manager.js";
 
 /** What the transport needs to trace calls. */
 export interface Tracing {
   readonly tracer: Tracer;
   /** Reads `traceparent` / `tracestate` from request metadata. */
   readonly propagator: TextMapPropagator;
+  /**
+   * The tracer of the per-statement database spans (traceQueries in src/store/query-tracing.ts);
+   * undefined when nothing is exported, so the database client is not wrapped at all.
+   */
+  readonly queryTracer: Tracer | undefined;
   /** Exports what is buffered and stops; a no-op without an exporter. */
   shutdown(): Promise<void>;
 }
@@ -39,8 +49,10 @@ export function startTracing(options: TracingOptions): Tracing {
   if (options.endpoint === undefined) {
     // The API's tracer without a registered provider: spans record nothing, but one started under
     // a remote parent keeps the parent's trace id, which the call's log line then shows.
-    return { tracer: trace.getTracer(options.serviceName), propagator, shutdown: async () => {} };
+    return { tracer: trace.getTracer(options.serviceName), propagator, queryTracer: undefined, shutdown: async () => {} };
   }
+  // A database span finds its call's span through the active context, across the handler's awaits.
+  useAsyncLocalStorageContext();
   const exporter = new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/, "")}/v1/traces` });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
@@ -50,9 +62,11 @@ export function startTracing(options: TracingOptions): Tracing {
     // Batched off the call path: a slow or absent collector never slows a call.
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
+  const tracer = provider.getTracer(options.serviceName, options.serviceVersion);
   return {
-    tracer: provider.getTracer(options.serviceName, options.serviceVersion),
+    tracer,
     propagator,
+    queryTracer: tracer,
     shutdown: () => provider.shutdown(),
   };
 }

@@ -6,7 +6,18 @@
  */
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from "@opentelemetry/api";
+import {
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapPropagator,
+  type Tracer,
+} from "@opentelemetry/api";
 import type { PeerCertificate } from "node:tls";
 import { isAppError, type AppError, type ErrorReason } from "../domain/app-error.js";
 import type { Logger } from "../logger.js";
@@ -126,6 +137,8 @@ export interface ActiveCall {
   succeed(): void;
   /** Maps the error to its status, writes the log line, and returns what to send. */
   fail(error: unknown): FailureStatus;
+  /** The OpenTelemetry context holding the call's span: the handler runs in it, so its database queries become child spans. */
+  readonly traceContext: Context;
 }
 
 const NO_AUTH: CallGuard = { authenticator: createAuthenticator({ jwt: undefined, tls: undefined }) };
@@ -294,6 +307,7 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
   return {
     admit,
     expired,
+    traceContext: span === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, span),
     observe(request) {
       contextId = contextIdIn(request) ?? contextId;
     },

@@ -9,6 +9,7 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import * as grpc from "@grpc/grpc-js";
+import { context } from "@opentelemetry/api";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
 import { AppError } from "../domain/app-error.js";
@@ -152,7 +153,8 @@ async function settle<T>(
 ): Promise<{ ok: true; value: T } | { ok: false; error: grpc.ServiceError }> {
   try {
     const ctx = await active.admit();
-    const running = work(ctx);
+    // In the call's trace context, so the spans of the queries it runs are children of the call's.
+    const running = context.with(active.traceContext, work, undefined, ctx);
     // Once expiry wins the race, the handler's own (abort) failure has no one to hear it.
     running.catch(() => {});
     const value = await Promise.race([running, active.expired]);

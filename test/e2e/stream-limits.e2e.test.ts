@@ -2,6 +2,13 @@
  * GRPC_MAX_CONCURRENT_STREAMS over the wire: a connection holding as many open calls (here two
  * watches) as the server allows cannot start another until one ends, while other connections
  * are served as usual.
+ *
+ * "Ends" means the server has seen it end. From Node 24 on, a Node http2 server still counts a
+ * stream the client has just reset until its next event-loop turn, and answers a new stream whose
+ * HEADERS arrive in the same read as that RST_STREAM with ENHANCE_YOUR_CALM (grpc-js:
+ * RESOURCE_EXHAUSTED "Bandwidth exhausted or memory limit exceeded") instead of serving it; Node 20
+ * released the slot at once. The client's http2 layer sends a call it started right after
+ * cancelling exactly so, so the test waits for the server to report the watches closed first.
  */
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +18,8 @@ import type { App } from "../../src/app.js";
 import { createClient } from "../../src/transport/grpc-client.js";
 import { startTestApp } from "./support/app.js";
 import { failure } from "./support/failure.js";
-import { as } from "./support/participants.js";
+import { getHttp, sample } from "./support/metrics.js";
+import { as, eventually } from "./support/participants.js";
 
 describe("concurrent streams per connection (PGlite)", () => {
   let app: App;
@@ -38,6 +46,10 @@ describe("concurrent streams per connection (PGlite)", () => {
       expect((await other.listContexts({}, as("alice"))).contexts).toHaveLength(1);
       hangUp.abort();
       for (const watch of watches) await watch.next().catch(() => undefined);
+      // The client forgets a cancelled stream at once; wait until the server has let go of both (see the top).
+      await eventually("the server has closed both watches", async () =>
+        sample((await getHttp(app.metricsPort, "/metrics")).body, "mplp_context_watch_streams_open") === 0 ? true : undefined,
+      );
       expect((await full.listContexts({}, as("alice"))).contexts).toHaveLength(1);
     } finally {
       hangUp.abort();

@@ -1,8 +1,9 @@
 /**
  * OpenTelemetry over the wire: a call carrying a W3C `traceparent` gets a SERVER span in the
  * caller's trace, exported over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (a local collector stand-in
- * here), and its log line names the trace. Without an endpoint nothing is exported, but the log
- * line still follows the caller's trace.
+ * here), and its log line names the trace; each SQL statement the call runs is a CLIENT span under
+ * it, with the statement's text and never a parameter value. Without an endpoint nothing is
+ * exported, but the log line still follows the caller's trace.
  */
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
@@ -15,6 +16,27 @@ import { captureLog } from "./support/log-capture.js";
 import { eventually } from "./support/participants.js";
 
 const CREATE = "mplp.context.v1.ContextService/CreateContext";
+
+/** One span of an OTLP/HTTP JSON export, as far as these tests read it. */
+interface OtlpSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId?: string;
+  readonly name: string;
+  readonly attributes?: ReadonlyArray<{ readonly key: string; readonly value: { readonly stringValue?: string } }>;
+}
+
+/** The spans of the OTLP/HTTP JSON bodies received (the exporter's default encoding). */
+function spansIn(bodies: readonly string[]): OtlpSpan[] {
+  return bodies.flatMap((body) => {
+    const parsed = JSON.parse(body) as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: OtlpSpan[] }> }> };
+    return (parsed.resourceSpans ?? []).flatMap((r) => (r.scopeSpans ?? []).flatMap((s) => s.spans ?? []));
+  });
+}
+
+function attribute(span: OtlpSpan, key: string): string | undefined {
+  return span.attributes?.find((a) => a.key === key)?.value.stringValue;
+}
 
 describe("tracing (OpenTelemetry)", () => {
   let collector: Server;
@@ -40,14 +62,14 @@ describe("tracing (OpenTelemetry)", () => {
     collector?.close();
   });
 
-  async function callWithTrace(env: Record<string, string>): Promise<{ traceId: string; entries: Array<Record<string, unknown>> }> {
+  async function callWithTrace(env: Record<string, string>, name = "traced"): Promise<{ traceId: string; entries: Array<Record<string, unknown>> }> {
     const log = captureLog();
     const app = await startTestApp({ PGLITE_DATA_DIR: "memory://", ...env }, log.logger);
     const traceId = randomBytes(16).toString("hex");
     const parentId = randomBytes(8).toString("hex");
     const client = createClient(ContextService, `127.0.0.1:${app.port}`);
     try {
-      await client.createContext({ context: { name: "traced", type: 1 } }, { metadata: { "x-principal-id": "alice", traceparent: `00-${traceId}-${parentId}-01` } });
+      await client.createContext({ context: { name, type: 1 } }, { metadata: { "x-principal-id": "alice", traceparent: `00-${traceId}-${parentId}-01` } });
     } finally {
       client.close();
       // Shutdown flushes the batched spans to the collector.
@@ -65,6 +87,27 @@ describe("tracing (OpenTelemetry)", () => {
     const body = received.find((b) => b.includes(CREATE))!;
     // OTLP JSON spells ids as hex; OTLP protobuf as raw bytes.
     expect(body.includes(traceId) || body.includes(Buffer.from(traceId, "hex").toString("latin1"))).toBe(true);
+  });
+
+  it("exports a CLIENT span per SQL statement under the call's span, with its text and no parameter value", async () => {
+    // The context's name travels as a query parameter: it must reach no span.
+    const name = `secret-${randomBytes(6).toString("hex")}`;
+    const { traceId } = await callWithTrace({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }, name);
+    const inTrace = async () => {
+      const spans = spansIn(received).filter((s) => s.traceId === traceId);
+      return spans.some((s) => s.name === CREATE) && spans.some((s) => attribute(s, "db.system.name") === "postgresql") ? spans : undefined;
+    };
+    const spans = await eventually("the call's span and its database spans at the collector", inTrace);
+    const call = spans.find((s) => s.name === CREATE)!;
+    const queries = spans.filter((s) => attribute(s, "db.system.name") === "postgresql");
+    for (const query of queries) {
+      expect(query.parentSpanId).toBe(call.spanId);
+      expect(attribute(query, "db.query.text")).toMatch(/\S/);
+    }
+    const insert = queries.find((s) => attribute(s, "db.operation.name") === "INSERT" && attribute(s, "db.collection.name") === "contexts");
+    expect(insert?.name).toBe("INSERT contexts");
+    expect(attribute(insert!, "db.query.text")).toMatch(/^insert into "contexts" .*\$1/);
+    expect(received.some((body) => body.includes(name))).toBe(false);
   });
 
   it("follows the caller's trace in the log without exporting when no endpoint is set", async () => {
