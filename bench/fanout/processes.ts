@@ -44,7 +44,7 @@ export interface ServerProcess {
  * the end (a full pipe would block the server), keeping the last lines.
  */
 export async function startProcess(label: string, args: readonly string[], env: Readonly<Record<string, string>>, readyMessage: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+  const child = spawn(process.execPath, [...serverNodeArgs(), "--import", "tsx", ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", GRPC_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -78,6 +78,15 @@ export async function startProcess(label: string, args: readonly string[], env: 
     address: `127.0.0.1:${port}`,
     stop: () => stopChild(child, exited),
   };
+}
+
+/**
+ * Extra node flags for the servers from BENCH_SERVER_NODE_ARGS (space-separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=bench/results/prof` to profile both servers under the very load they
+ * are measured with (each writes its profile when it exits on the benchmark's SIGTERM).
+ */
+function serverNodeArgs(): string[] {
+  return (process.env["BENCH_SERVER_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "");
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {

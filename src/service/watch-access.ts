@@ -12,6 +12,8 @@ import type { RevisionBatch } from "./watch-types.js";
 export class ReadAccess {
   private context: Pick<Context, "accessControl">;
   private member: Pick<Participant, "roles"> | null;
+  /** The answer for the current context and member: recomputed only when an event changes one. */
+  private readable: boolean;
 
   /**
    * @param principal the watching caller
@@ -27,29 +29,40 @@ export class ReadAccess {
   ) {
     this.context = context;
     this.member = member;
+    this.readable = this.decide();
   }
 
   /** The caller may read now. */
   get canRead(): boolean {
-    return permissionsOf(this.principal, this.context, this.member).has("READ");
+    return this.readable;
   }
 
   /**
    * Applies one revision's events and says whether the caller may still read after it. Old
    * revisions (a resume from far back) are not replayed: the state checked at the start is newer,
    * and replaying a removal that was later undone would end a stream that is still allowed.
+   * Runs once per revision per stream, so a revision that touches neither the context nor this
+   * caller's membership (most of them: state changes) costs no permission check.
    */
   apply(batch: RevisionBatch): boolean {
     if (batch.revision <= this.checkedAt) return true;
+    let changed = false;
     for (const event of batch.events) {
       const payload = event.payload;
       if (payload.kind === "context" && event.type !== "CONTEXT_DELETED") {
         this.context = payload.context;
+        changed = true;
       } else if (payload.kind === "participant" && payload.participant.agentId === this.principal) {
         // The membership a removal leaves is none; a join or an update replaces the roles.
         this.member = event.type === "PARTICIPANT_LEFT" ? null : payload.participant;
+        changed = true;
       }
     }
-    return this.canRead;
+    if (changed) this.readable = this.decide();
+    return this.readable;
+  }
+
+  private decide(): boolean {
+    return permissionsOf(this.principal, this.context, this.member).has("READ");
   }
 }

@@ -119,8 +119,10 @@ export class WatchFeed implements WatchSource {
   /** Revision head + 1 to every watcher: the one place the head moves. */
   private push(batch: RevisionBatch): void {
     this.currentHead = batch.revision;
-    // A copy: a watcher that ends on this revision leaves the set while we iterate.
-    for (const watcher of [...this.watchers]) watcher.offer(batch);
+    // No copy of the set, once per revision: a watcher that ends on this revision leaves it while
+    // we iterate, which a Set's iteration allows (the rest are still visited, each once), and none
+    // joins meanwhile (a watch joins after its start's reads, never inside a push).
+    for (const watcher of this.watchers) watcher.offer(batch);
   }
 }
 

@@ -19,8 +19,13 @@ export type WatchMessage =
 
 /** Where the hub writes one stream. */
 export interface WatchSink {
-  /** Writes a message; resolves when the transport can take more (back-pressure), rejects once the call is gone. */
-  send(message: WatchMessage): Promise<void>;
+  /**
+   * Writes a message. Returns undefined when the transport can take more at once, otherwise a
+   * promise that resolves when it can (back-pressure); throws or rejects once the call is gone.
+   * The synchronous answer matters: a revision is written to every watcher of its context, and a
+   * promise per write is a microtask per stream.
+   */
+  send(message: WatchMessage): Promise<void> | undefined;
   /** Aborted when the client cancels or the deadline passes: the watcher then lets go of everything. */
   readonly signal: AbortSignal;
 }

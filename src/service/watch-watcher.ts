@@ -56,7 +56,10 @@ export class Watcher {
   /** Pushes missed while pulling with a full queue, since the last completed write. */
   private stalled = 0;
   private closingOutcome: Outcome = { ok: true };
+  /** Pending while the stream is idle or writing; see armProgress. */
   private progressTimer: NodeJS.Timeout | undefined;
+  /** When the queue last ran dry (performance.now(), monotonic): progress is due progressIntervalMs after it. */
+  private idleSince = 0;
   private roomWaiter: (() => void) | undefined;
   private settle!: (outcome: Outcome) => void;
   private readonly onAbort = (): void => this.finish({ ok: false, error: this.sink.signal.reason });
@@ -182,33 +185,59 @@ export class Watcher {
 
   private enqueue(message: WatchMessage): void {
     this.queue.push(message);
-    this.disarmProgress();
-    void this.pump();
+    this.pump();
   }
 
-  /** Writes the queue in order, one message at a time, waiting for the transport between them. */
-  private async pump(): Promise<void> {
+  /**
+   * Writes the queue in order, one message at a time, waiting for the transport whenever it asks
+   * to (send returns a promise: back-pressure). While the transport keeps up this runs to the end
+   * synchronously — no promise, microtask or timer per message — which is what a revision costs
+   * each of a context's watchers on the way to its stream.
+   */
+  private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
     try {
       for (let message = this.queue.shift(); message !== undefined; message = this.queue.shift()) {
-        if (this.mode === "done") return;
+        if (this.mode === "done") return this.stopPumping();
         if (message.kind === "events") {
           this.queuedRevisions--;
           this.lastWritten = message.revision;
         }
         this.wakePuller();
-        await this.sink.send(message);
+        const wait = this.sink.send(message);
+        if (wait !== undefined) {
+          // Still pumping: messages queued meanwhile wait for the drain, in order.
+          wait.then(
+            () => this.resume(),
+            (error: unknown) => this.sendFailed(error),
+          );
+          return;
+        }
         this.stalled = 0;
       }
     } catch (error) {
-      this.finish({ ok: false, error: this.sink.signal.aborted ? this.sink.signal.reason : error });
-      return;
-    } finally {
-      this.pumping = false;
+      return this.sendFailed(error);
     }
+    this.stopPumping();
     if (this.mode === "closing") this.finish(this.closingOutcome);
-    else this.armProgress();
+    else if (this.mode !== "done") this.armProgress();
+  }
+
+  /** The transport drained: go on writing. */
+  private resume(): void {
+    this.stalled = 0;
+    this.pumping = false;
+    this.pump();
+  }
+
+  private stopPumping(): void {
+    this.pumping = false;
+  }
+
+  private sendFailed(error: unknown): void {
+    this.pumping = false;
+    this.finish({ ok: false, error: this.sink.signal.aborted ? this.sink.signal.reason : error });
   }
 
   /** Ends the stream once what is queued has been written. */
@@ -238,16 +267,33 @@ export class Watcher {
     wake?.();
   }
 
-  /** Progress goes out after progressIntervalMs without any other message. */
+  /**
+   * Progress goes out after progressIntervalMs without any other message: the queue ran dry now,
+   * so progress is due an interval from now. Called each time the queue runs dry — once per
+   * revision on a busy stream — so it only notes the time and leaves a pending timer be: the
+   * timer, when it fires, sees whether it is early (something was written since it was set) and
+   * sets itself again for the rest, instead of every write clearing and creating one.
+   */
   private armProgress(): void {
-    this.disarmProgress();
-    if (this.mode === "done" || this.mode === "closing") return;
-    this.progressTimer = setTimeout(() => {
-      this.progressTimer = undefined;
-      if (this.mode === "live" || this.mode === "pulling") this.enqueue({ kind: "progress", revision: this.nextRevision - 1 });
-    }, this.options.progressIntervalMs);
+    this.idleSince = performance.now();
+    if (this.progressTimer === undefined) this.setProgressTimer(this.options.progressIntervalMs);
+  }
+
+  private setProgressTimer(ms: number): void {
+    this.progressTimer = setTimeout(() => this.progressDue(), ms);
     // An idle stream must not keep the process alive on its own: the server's handles do that.
     this.progressTimer.unref();
+  }
+
+  private progressDue(): void {
+    this.progressTimer = undefined;
+    if (this.mode !== "live" && this.mode !== "pulling") return;
+    // Writing now: the queue running dry sets the timer again.
+    if (this.pumping || this.queue.length > 0) return;
+    const left = this.idleSince + this.options.progressIntervalMs - performance.now();
+    // Timers fire on the loop's clock, in whole milliseconds: up to one early is on time.
+    if (left > 1) return this.setProgressTimer(left);
+    this.enqueue({ kind: "progress", revision: this.nextRevision - 1 });
   }
 
   private disarmProgress(): void {

@@ -21,8 +21,13 @@ import { TransportStatusError } from "./error-status.js";
 type In<M extends GenServiceMethods[string]> = MessageShape<M["input"]>;
 type Out<M extends GenServiceMethods[string]> = MessageShape<M["output"]>;
 
-/** Sends one response on a stream, resolving once grpc-js can take more (back-pressure). */
-export type Send<Res> = (response: Res) => Promise<void>;
+/**
+ * Sends one response on a stream. Returns undefined when grpc-js can take more at once (the usual
+ * case), or a promise that resolves once it can (back-pressure: 'drain'); throws, or rejects, once
+ * the call is gone. `await send(…)` works either way; a caller writing to many streams (the watch
+ * fan-out) skips a promise and a microtask per write on the undefined path.
+ */
+export type Send<Res> = (response: Res) => Promise<void> | undefined;
 
 /** The handler of one method, its shape decided by the method kind. */
 export type MethodHandler<M extends GenServiceMethods[string]> = M["methodKind"] extends "unary"
@@ -131,14 +136,19 @@ async function* decodedRequests<T>(stream: Readable, typeName: string, signal: A
 }
 
 /**
- * Writes one response and waits for 'drain' when grpc-js buffers past its high-water mark, so a
- * slow client slows the handler instead of growing memory. Rejects once the call is aborted.
+ * Writes one response and, when grpc-js buffers past its high-water mark, returns a wait for
+ * 'drain', so a slow client slows the handler instead of growing memory. Throws once the call is
+ * aborted. Synchronous while grpc-js keeps up: this runs once per stream for every revision a
+ * watch fans out, so it creates no promise then, and reads the abort once per call, not per write
+ * (AbortSignal's getters validate their receiver on every access).
  */
 function sender<Res>(stream: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>, signal: AbortSignal): Send<Res> {
-  return async (response) => {
-    signal.throwIfAborted();
-    if (stream.write(response)) return;
-    await once(stream, "drain", { signal });
+  let aborted = signal.aborted;
+  if (!aborted) signal.addEventListener("abort", () => (aborted = true), { once: true });
+  return (response) => {
+    if (aborted) throw signal.reason;
+    if (stream.write(response)) return undefined;
+    return once(stream, "drain", { signal }).then(() => undefined);
   };
 }
 
