@@ -13,6 +13,7 @@
  * SLOW_CONSUMER ends in the call counter).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { CountingHistogram } from "./counting-histogram.js";
 
 /** Every metric name starts with this, so a shared Prometheus can tell this service's series apart. */
 export const METRIC_PREFIX = "mplp_context_";
@@ -29,7 +30,7 @@ export class PrometheusMetrics {
   private readonly callSeconds: Histogram<"method">;
   private readonly inFlight: Gauge<"method">;
   private readonly watches: Gauge;
-  private readonly fanOutLag: Histogram;
+  private readonly fanOutLag: CountingHistogram;
   private readonly sweeps: Counter;
   private readonly swept: Counter<"kind">;
 
@@ -57,12 +58,13 @@ export class PrometheusMetrics {
       registers,
     });
     this.watches = new Gauge({ name: `${METRIC_PREFIX}watch_streams_open`, help: "WatchContext streams open on this instance", registers });
-    this.fanOutLag = new Histogram({
-      name: `${METRIC_PREFIX}watch_fanout_lag_seconds`,
-      help: "From a revision's commit (its events' occurred_at) to its write on a watch stream; replays of old revisions count their age",
-      buckets: LAG_SECONDS_BUCKETS,
-      registers,
-    });
+    // Observed once per delivery on every stream: the cheap histogram (see counting-histogram.ts).
+    this.fanOutLag = new CountingHistogram(
+      `${METRIC_PREFIX}watch_fanout_lag_seconds`,
+      "From a revision's commit (its events' occurred_at) to its write on a watch stream; replays of old revisions count their age",
+      LAG_SECONDS_BUCKETS,
+      this.registry,
+    );
     this.sweeps = new Counter({ name: `${METRIC_PREFIX}presence_sweeps_total`, help: "Expiry sweep passes completed by this instance", registers });
     this.swept = new Counter({
       name: `${METRIC_PREFIX}presence_swept_total`,
