@@ -182,6 +182,31 @@ export class PrometheusMetrics {
     });
   }
 
+  /**
+   * Exports, read at scrape time: database operations in flight against the pool's size (pool use),
+   * and the watch hub's event backlog.
+   */
+  observeWork(poolMax: number, operationsInFlight: () => number, backlog: () => number): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: `${METRIC_PREFIX}database_operations_in_flight`,
+      help: "Reads and transactions of the service running now, each holding or waiting for a pooled connection (compare database_pool_max)",
+      registers,
+      collect() {
+        this.set(operationsInFlight());
+      },
+    });
+    new Gauge({ name: `${METRIC_PREFIX}database_pool_max`, help: "Most connections this instance opens to the primary (DATABASE_POOL_MAX; 1 on PGlite)", registers }).set(poolMax);
+    new Gauge({
+      name: `${METRIC_PREFIX}watch_backlog_revisions`,
+      help: "Revisions waiting on this instance: announced but not yet read by their context's feed, plus queued unsent on each watch stream",
+      registers,
+      collect() {
+        this.set(backlog());
+      },
+    });
+  }
+
   /** The exposition text and its content type, for /metrics. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

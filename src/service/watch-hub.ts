@@ -119,6 +119,16 @@ export class WatchHub implements WatchUseCase {
   }
 
   /** Contexts with at least one open stream. */
+  /** The event backlog on this instance: revisions announced but not yet read, plus those queued unsent on each stream. */
+  get backlog(): number {
+    let n = 0;
+    for (const feed of this.feeds.values()) {
+      n += feed.unread;
+      for (const watcher of feed.watchers) n += watcher.queued;
+    }
+    return n;
+  }
+
   get feedCount(): number {
     return this.feeds.size;
   }

@@ -52,6 +52,11 @@ export class Watcher {
   private mode: Mode = "pulling";
   private readonly queue: WatchMessage[] = [];
   private queuedRevisions = 0;
+
+  /** Revisions queued on this stream, not yet written. */
+  get queued(): number {
+    return this.queuedRevisions;
+  }
   private pumping = false;
   /** Pushes missed while pulling with a full queue, since the last completed write. */
   private stalled = 0;

@@ -217,6 +217,7 @@ export class PgContextStore implements ContextStore {
   private readonly clock: Clock;
   private readonly onCommit: PgContextStoreOptions["onCommit"];
   private readonly replicas: ReadReplicas<AppDatabase> | undefined;
+  private operations = 0;
 
   readonly sweep: SweepCandidates;
 
@@ -226,6 +227,15 @@ export class PgContextStore implements ContextStore {
     this.clock = options.clock ?? systemClock;
     this.onCommit = options.onCommit;
     this.sweep = new PgSweepCandidates(database.db);
+  }
+
+  /**
+   * Reads and transactions running now, each holding (or waiting for) a database connection: what
+   * the metrics show as pool use, since postgres.js keeps its pool's figures private. A list's page
+   * and count, run at once on two connections, count as one.
+   */
+  get operationsInFlight(): number {
+    return this.operations;
   }
 
   async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
@@ -376,10 +386,13 @@ export class PgContextStore implements ContextStore {
    */
   private async read<T>(call: StoreCall, work: (q: Executor) => Promise<T>, db: AppDatabase = this.db): Promise<T> {
     if (call.deadline !== undefined) return this.inTransaction(call, work, { accessMode: "read only" }, db);
+    this.operations += 1;
     try {
       return await work(db);
     } catch (error) {
       throw toStoreError(error);
+    } finally {
+      this.operations -= 1;
     }
   }
 
@@ -395,6 +408,7 @@ export class PgContextStore implements ContextStore {
   ): Promise<T> {
     // A deadline already gone: fail without taking a connection or touching the database.
     if (call.deadline !== undefined) remainingMs(call);
+    this.operations += 1;
     try {
       return await db.transaction(async (tx) => {
         if (call.deadline !== undefined) {
@@ -406,6 +420,8 @@ export class PgContextStore implements ContextStore {
       }, config);
     } catch (error) {
       throw toStoreError(error);
+    } finally {
+      this.operations -= 1;
     }
   }
 }

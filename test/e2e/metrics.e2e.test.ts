@@ -53,6 +53,10 @@ await describeOnApps(
       expect(sample(during, "mplp_context_watch_streams_open")).toBe(1);
       expect(sample(during, "mplp_context_grpc_calls_in_flight", { method: `${CONTEXT}/WatchContext` })).toBe(1);
       expect(sample(during, "mplp_context_watch_fanout_lag_seconds_count")).toBeGreaterThanOrEqual(2);
+      // Pool use and the event backlog: idle now, so nothing in flight and nothing waiting.
+      expect(sample(during, "mplp_context_database_pool_max")).toBe(under.kind === "pglite" ? 1 : 4);
+      expect(during).toMatch(/^mplp_context_database_operations_in_flight 0$/m);
+      expect(during).toMatch(/^mplp_context_watch_backlog_revisions 0$/m);
       // Default process metrics are there too (the HPA's CPU and memory targets are judged on them).
       expect(sample(during, "mplp_context_process_resident_memory_bytes")).toBeGreaterThan(0);
 
