@@ -7,10 +7,8 @@
  * One Registry per app, not prom-client's global one: the tests start many apps in one process,
  * and a second registration of a metric name in the global registry throws.
  *
- * Not here, and why: database pool use (postgres.js exposes no pool statistics: neither the open
- * nor the busy connection count is public API) and the event backlog (it would cost a query per
- * scrape across every context; watchers falling behind already show as fan-out lag and as
- * SLOW_CONSUMER ends in the call counter).
+ * Pool use is approximated by the store's own count of running reads and transactions
+ * (postgres.js exposes no pool statistics); the event backlog comes from the watch hub's queues.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { CountingHistogram } from "./counting-histogram.js";
