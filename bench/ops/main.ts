@@ -8,9 +8,12 @@
  * not run — a scenario that failed or made no successful call.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, SERVER_READY_MESSAGE, startProcess, type ServerProcess } from "../fanout/processes.js";
+import { measureActiveContexts, memoryTable, type MemoryResult } from "./active-contexts.js";
+import { cacheTable, compareCache, type CacheComparison } from "./cache-compare.js";
 import { machine } from "../fanout/report.js";
 import { Cleanup, createThrowawayDatabase } from "../fanout/resources.js";
 import { ECHO_READY_MESSAGE } from "./echo-ready.js";
@@ -18,10 +21,11 @@ import { ghzReport, type GhzReport } from "./ghz-report.js";
 import { OPERATIONS, type Operation } from "./operations.js";
 import { postgresBaseline, type RawFigures } from "./postgres-baseline.js";
 import { operationsTable, renderMarkdown, scaleTable, type OperationResult, type RunSummary } from "./report-markdown.js";
-import { runScale, type ScaleRow } from "./scale.js";
+import { runScale, type Fill, type ScaleRow } from "./scale.js";
 import { readConfig } from "./scenario-config.js";
 import { Seeder } from "./seed-data.js";
 import { readSettings, USAGE, type DriverSettings } from "./settings.js";
+import { fillContextsPglite, fillContextsPostgres } from "./stored-contexts.js";
 import { p95Chart } from "./svg-chart.js";
 import { UnaryPool } from "./unary-pool.js";
 import type { SeedItem } from "./unary-protocol.js";
@@ -60,26 +64,106 @@ async function measure(pool: UnaryPool, settings: DriverSettings, address: strin
   });
 }
 
+/** The cache comparison's open-loop rate: the seed's GetContext rate (2,000/s) scaled as the run's other rates are. */
+const cacheRate = (settings: DriverSettings): number => Math.round(2_000 * settings.rateScale);
+
 const brief = (r: GhzReport): string =>
   `${r.rps.toFixed(0)} ok/s, p50 ${r.driver.latency.p50Ms} ms, p95 ${r.driver.latency.p95Ms} ms, p99 ${r.driver.latency.p99Ms} ms` +
   (r.driver.errors + r.driver.skipped > 0 ? `, ${r.driver.errors} errors, ${r.driver.skipped} shed` : "") +
   (r.driver.exhausted > 0 ? " (seeded ids ran out)" : "");
 
-/** Starts our server: on a throwaway Postgres database + Redis prefix, or on in-memory PGlite. */
-async function startServer(settings: DriverSettings): Promise<{ server: ServerProcess; databaseUrl?: string; backends: string }> {
-  const env: Record<string, string> = { LOG_LEVEL: "info", RATE_LIMIT_RPS: "0" };
+/** Our server as the run knows it: the process now serving (it changes when restarted). */
+interface OurServer {
+  current: ServerProcess;
+  readonly databaseUrl?: string;
+  /** Embedded: PGlite's data directory (a temporary one, removed at the end). */
+  readonly pgliteDir?: string;
+  readonly backends: string;
+  /** Stops the server, runs `between` (if any) while it is down, and starts it again on the same data. */
+  restart(between?: () => Promise<void>): Promise<void>;
+  /**
+   * Runs `work` against a server on the same data with `overrides` added to its environment: a
+   * second process beside ours on Postgres; on PGlite (one process per data directory) ours is
+   * restarted with them, then restarted as it was.
+   */
+  withEnv<T>(overrides: Readonly<Record<string, string>>, work: (address: string) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Starts our server: on a throwaway Postgres database + Redis prefix, or on embedded PGlite in a
+ * temporary data directory (a directory, as `npm start` uses, so the data outlives a restart: the
+ * scale scenarios fill the table with the server stopped, PGlite being single-process).
+ *
+ * Node runs it with --expose-gc and gc-on-signal.ts preloaded (a full GC on SIGUSR2, for the memory
+ * figure; inert otherwise). PRESENCE_TTL_MS is 10 min so the memory figure's KeepAlive streams
+ * stay idle after their first renewal instead of renewing 10,000 leases every few seconds.
+ */
+async function startServer(settings: DriverSettings): Promise<OurServer> {
+  const env: Record<string, string> = { LOG_LEVEL: "info", RATE_LIMIT_RPS: "0", PRESENCE_TTL_MS: "600000" };
   let databaseUrl: string | undefined;
+  let pgliteDir: string | undefined;
   if (settings.embedded) {
-    env["PGLITE_DATA_DIR"] = "memory://";
+    const dir = await mkdtemp(join(tmpdir(), "mplp-bench-pglite-"));
+    cleanup.add(`remove the PGlite data directory ${dir}`, () => rm(dir, { recursive: true, force: true }));
+    pgliteDir = dir;
+    env["PGLITE_DATA_DIR"] = dir;
   } else {
     const database = await createThrowawayDatabase(settings.databaseUrl);
     cleanup.add(`drop the throwaway database ${new URL(database.url).pathname}`, () => database.drop());
     databaseUrl = database.url;
     Object.assign(env, { DATABASE_URL: database.url, REDIS_URL: settings.redisUrl, REDIS_KEY_PREFIX: `mplp:bench:${randomUUID()}:` });
   }
-  const server = await startProcess("server", ["src/main.ts"], env, SERVER_READY_MESSAGE);
-  cleanup.add(`stop our server (pid ${server.pid})`, () => server.stop());
-  return { server, ...(databaseUrl === undefined ? {} : { databaseUrl }), backends: settings.embedded ? "embedded PGlite (in memory), no Redis" : "Postgres (local) + Redis (local)" };
+  const start = (overrides: Readonly<Record<string, string>> = {}) =>
+    startProcess("server", ["--expose-gc", "--import", "./bench/ops/gc-on-signal.ts", "src/main.ts"], { ...env, ...overrides }, SERVER_READY_MESSAGE);
+  const server: OurServer = {
+    current: await start(),
+    ...(databaseUrl === undefined ? {} : { databaseUrl }),
+    ...(pgliteDir === undefined ? {} : { pgliteDir }),
+    backends: settings.embedded ? "embedded PGlite (data directory on local disk), no Redis" : "Postgres (local) + Redis (local)",
+    async restart(between) {
+      await server.current.stop();
+      await between?.();
+      server.current = await start();
+    },
+    async withEnv(overrides, work) {
+      if (!settings.embedded) {
+        const other = await start(overrides);
+        try {
+          return await work(other.address);
+        } finally {
+          await other.stop();
+        }
+      }
+      await server.current.stop();
+      server.current = await start(overrides);
+      try {
+        return await work(server.current.address);
+      } finally {
+        await server.restart();
+      }
+    },
+  };
+  cleanup.add("stop our server", () => server.current.stop());
+  return server;
+}
+
+/** How the scale scenarios fill the contexts table on this run's backend. */
+function fillFor(server: OurServer): Fill {
+  const progress = (line: string): void => {
+    process.stdout.write(`\r  filling: ${line}   `);
+  };
+  return async (templateId, total, keep) => {
+    if (server.databaseUrl !== undefined) return fillContextsPostgres(server.databaseUrl, templateId, total, keep, progress);
+    // PGlite: the fill needs the server stopped; spare the restart when the table has the size already.
+    const seeder = new Seeder(server.current.address);
+    const present = await seeder.storedContexts().finally(() => seeder.close());
+    if (present === total) return { added: 0, stored: present };
+    let filled = { added: 0, stored: 0 };
+    await server.restart(async () => {
+      filled = await fillContextsPglite(server.pgliteDir!, templateId, total, keep, progress);
+    });
+    return filled;
+  };
 }
 
 async function main(): Promise<number> {
@@ -99,6 +183,9 @@ async function main(): Promise<number> {
   process.once("SIGTERM", () => abandon("terminated", 143));
   const deadline = setTimeout(() => abandon(`the run took longer than ${settings.deadlineMs / 60_000} min`, 1), settings.deadlineMs);
   const started = new Date();
+  // The machine's 1-minute load average through the run: the report says how busy it was.
+  const loads: number[] = [loadavg()[0]!];
+  const sampler = setInterval(() => loads.push(loadavg()[0]!), 30_000);
   const operations = OPERATIONS.filter((o) => settings.only === undefined || settings.only.includes(o.name));
   const pool = new UnaryPool(settings.workers);
   cleanup.add("stop the load workers", () => pool.stop());
@@ -106,6 +193,8 @@ async function main(): Promise<number> {
   let echo: GhzReport | undefined;
   let postgresFigures: RawFigures[] = [];
   let scale: ScaleRow[] = [];
+  let memory: MemoryResult | undefined;
+  let cache: CacheComparison | undefined;
   let backends: string | undefined;
   try {
     console.log(`bench (${settings.mode}): ${operations.length} operations, ${settings.warmupMs / 1000} s + ${settings.measureMs / 1000} s per mode`);
@@ -117,14 +206,14 @@ async function main(): Promise<number> {
     await stopEcho();
     console.log(brief(echo));
 
-    const started = await startServer(settings);
-    backends = started.backends;
-    if (started.databaseUrl !== undefined) {
+    const server = await startServer(settings);
+    backends = server.backends;
+    if (server.databaseUrl !== undefined) {
       process.stdout.write("baseline: raw postgres.js insert / point select… ");
-      postgresFigures = await postgresBaseline(started.databaseUrl, settings.measureMs / 2, settings.workers * settings.concurrencyPerWorker);
+      postgresFigures = await postgresBaseline(server.databaseUrl, settings.measureMs / 2, settings.workers * settings.concurrencyPerWorker);
       console.log(postgresFigures.map((p) => `${p.name} ${p.rps}/s p95 ${p.latency.p95Ms} ms`).join("; "));
     }
-    const address = started.server.address;
+    const address = server.current.address;
     const seeder = new Seeder(address);
     process.stdout.write(`seeding ${settings.poolContexts} contexts × ${settings.poolMembers} members… `);
     const poolIds = await seeder.createContexts(settings.poolContexts, 100);
@@ -136,23 +225,62 @@ async function main(): Promise<number> {
       results.push(await runOperation(`[${i + 1}/${operations.length}]`, operation, { pool, settings, address, seeder, shared, windowSeconds }));
     }
     if (settings.only === undefined) {
-      const scaleSettings = { databaseUrl: started.databaseUrl, rate: settings.scaleRate, smallContexts: settings.smallContexts, largeContexts: settings.largeContexts };
-      scale = await runScale(scaleSettings, shared.contexts, seeder, (op, rate, items) => measure(pool, settings, address, op, "open", rate, items, false), console.log);
+      // Issue 5: GetContext with the read cache on and off, on the same data, in this run.
+      console.log(`cache: GetContext with the read cache on and off (open loop at ${cacheRate(settings)}/s)…`);
+      cache = await compareCache({
+        measure: (at, mode, rate, items) => measure(pool, settings, at, "get-context", mode, rate, items, false),
+        cachedAddress: () => server.current.address,
+        withUncached: (work) => server.withEnv({ CACHE_ENABLED: "false" }, work),
+        items: shared.contexts,
+        rate: cacheRate(settings),
+        log: console.log,
+      }).catch((error: unknown) => {
+        if (!cleanup.closing) console.error(`\ncache comparison failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        return undefined;
+      });
+    }
+    if (settings.only === undefined && settings.activeContexts > 0) {
+      // On a fresh process (restarted after seeding), so RSS before is an idle server's, not the operations' leftovers.
+      memory = await measureActiveContexts({
+        seeder,
+        contexts: settings.activeContexts,
+        holders: 2,
+        streamsPerChannel: 500,
+        concurrency: 50,
+        settleMs: settings.activeSettleMs,
+        restart: () => server.restart(),
+        current: () => server.current,
+        log: console.log,
+      }).catch((error: unknown) => {
+        if (!cleanup.closing) console.error(`\nmemory failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        return undefined;
+      });
     }
     seeder.close();
+    if (settings.only === undefined) {
+      // Restarts (memory, embedded fills) move the server to another port: a fresh seeder and address each time.
+      const scaleSeeder = new Seeder(server.current.address);
+      const scaleSettings = { fill: fillFor(server), rate: settings.scaleRate, smallContexts: settings.smallContexts, largeContexts: settings.largeContexts };
+      scale = await runScale(scaleSettings, shared.contexts, scaleSeeder, (op, rate, items) => measure(pool, settings, server.current.address, op, "open", rate, items, false), console.log);
+      scaleSeeder.close();
+    }
   } finally {
     await cleanup.runAll();
     clearTimeout(deadline);
+    clearInterval(sampler);
   }
   const run: RunSummary = {
     startedAt: started.toISOString(),
     settings,
     machine: machine(),
+    loadAverage: { min: Math.min(...loads), max: Math.max(...loads), samples: loads.length },
     backends: backends ?? "not started",
     ...(echo === undefined ? {} : { echo }),
     postgres: postgresFigures,
     operations: results,
     scale,
+    ...(memory === undefined ? {} : { memory }),
+    ...(cache === undefined ? {} : { cache }),
     seconds: (Date.now() - started.getTime()) / 1000,
   };
   const stamp = `${started.toISOString().replace(/[:.]/g, "-")}${settings.embedded ? "-embedded" : ""}${settings.mode === "quick" ? "-quick" : ""}`;
@@ -165,12 +293,16 @@ async function main(): Promise<number> {
   await writeFile(join(directory, `${stamp}.svg`), svg);
   await writeFile(join(directory, `${stamp}.json`), JSON.stringify(run, null, 2));
   await writeFile(join(directory, `${stamp}.md`), renderMarkdown(run, `${stamp}.svg`));
-  console.log(`\n${operationsTable(run)}\n\n${scaleTable(run.scale)}\n\nreports: bench/results/${stamp}.{json,md,svg} (${run.seconds.toFixed(0)} s)`);
+  console.log(`\n${operationsTable(run)}\n\n${scaleTable(run.scale)}\n\n${memoryTable(run.memory)}\n\n${cacheTable(run.cache)}\n\nreports: bench/results/${stamp}.{json,md,svg} (${run.seconds.toFixed(0)} s)`);
   const broken = results.filter((r) => r.error !== undefined || (r.open?.driver.ok ?? 0) === 0 || (r.closed?.driver.ok ?? 0) === 0);
   const brokenScale = scale.filter((row) => row.small.report.driver.ok === 0 || row.large.report.driver.ok === 0);
   for (const row of brokenScale) console.error(`scale ${row.what}: no successful call`);
   for (const r of broken) console.error(`${r.operation.name}: ${r.error ?? "no successful call in a window"}`);
-  return broken.length > 0 || brokenScale.length > 0 || echo === undefined || echo.driver.ok === 0 ? 1 : 0;
+  const brokenMemory = settings.only === undefined && settings.activeContexts > 0 && (memory === undefined || memory.active === 0);
+  if (brokenMemory) console.error("memory: no context became active");
+  const brokenCache = settings.only === undefined && (cache === undefined || [cache.on, cache.off].some((side) => side.closed.driver.ok === 0 || side.open.driver.ok === 0));
+  if (brokenCache) console.error("cache: a GetContext window with the cache on or off made no successful call");
+  return broken.length > 0 || brokenScale.length > 0 || brokenMemory || brokenCache || echo === undefined || echo.driver.ok === 0 ? 1 : 0;
 }
 
 interface RunContext {

@@ -1,13 +1,13 @@
 /**
- * Scale (issue 7 item 5, in part): P95 of GetContext and ListContexts with few vs many stored
- * contexts, and of ListParticipants on a context of 10 vs 1,000 members — each open loop at one
- * modest fixed rate, so the comparison shows what the data size costs and not a saturated server.
+ * Scale (issue 7 item 5): P95 of GetContext and ListContexts with few vs many stored contexts
+ * (10,000 vs 1,000,000 in a full run), and of ListParticipants on a context of 10 vs 1,000
+ * members — each open loop at one modest fixed rate, so the comparison shows what the data size
+ * costs and not a saturated server.
  *
- * The many contexts are written straight into the throwaway database by one INSERT … SELECT over
- * generate_series (copies of a seeded context with fresh ids and names), not through the API, so
- * seeding takes seconds. Postgres only: the embedded run skips the stored-count half.
+ * The many contexts are written straight into the database by INSERT … SELECT over generate_series
+ * (stored-contexts.ts), not through the API: 1,000,000 take well under a minute on Postgres and on
+ * PGlite. `fill` does that for the run's backend (on PGlite it stops the server around the fill).
  */
-import postgres from "postgres";
 import type { GhzReport } from "./ghz-report.js";
 import type { Seeder } from "./seed-data.js";
 import type { SeedItem } from "./unary-protocol.js";
@@ -25,32 +25,17 @@ export interface ScaleRow {
 /** Measures one config open loop at `rate` with these items (main.ts's measure, bound to a run). */
 export type Measure = (operation: string, rate: number, items: readonly SeedItem[]) => Promise<GhzReport>;
 
-/** Brings the contexts table to `total` rows by copying the context `templateId`. */
-async function fillContexts(databaseUrl: string, templateId: string, total: number): Promise<number> {
-  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  try {
-    const [{ count }] = await sql<[{ count: number }]>`select count(*)::int as count from contexts`;
-    const missing = total - count;
-    if (missing > 0) {
-      // Row → jsonb → row keeps this independent of the column list; only the id and the (unique per owner) name change.
-      await sql`
-        insert into contexts
-        select (jsonb_populate_record(null::contexts, to_jsonb(c) || jsonb_build_object('context_id', gen_random_uuid(), 'name', c.name || '-copy-' || (${count}::int + g)))).*
-        from contexts c, generate_series(1, ${missing}::int) g
-        where c.context_id = ${templateId}`;
-      await sql`analyze contexts`;
-    }
-    return total;
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
+/**
+ * Brings the contexts table to `total` rows by copying the context `templateId`, first deleting all
+ * but `keep` when it holds more; returns the rows added and the rows stored.
+ */
+export type Fill = (templateId: string, total: number, keep: readonly string[]) => Promise<{ readonly added: number; readonly stored: number }>;
 
 const ratioOf = (large: GhzReport, small: GhzReport): number =>
   small.driver.latency.p95Ms === 0 ? 0 : Math.round((large.driver.latency.p95Ms / small.driver.latency.p95Ms) * 100) / 100;
 
 export async function runScale(
-  options: { databaseUrl: string | undefined; rate: number; smallContexts: number; largeContexts: number },
+  options: { fill: Fill; rate: number; smallContexts: number; largeContexts: number },
   pool: readonly SeedItem[],
   seeder: Seeder,
   measure: Measure,
@@ -65,12 +50,11 @@ export async function runScale(
   const many = await measure("list-participants", rate, [{ contextId: big! }]);
   rows.push({ what: "ListParticipants (page of 20)", small: { size: "10 members", report: few }, large: { size: "1,000 members", report: many }, ratio: ratioOf(many, few), bound: undefined });
   log(`scale: ListParticipants p95 ${few.driver.latency.p95Ms} ms at 10 members, ${many.driver.latency.p95Ms} ms at 1,000`);
-  if (options.databaseUrl === undefined) return rows;
-  const stored = async (total: number): Promise<{ get: GhzReport; list: GhzReport }> => {
+  const stored = async (total: number): Promise<{ count: number; get: GhzReport; list: GhzReport }> => {
     const started = Date.now();
-    await fillContexts(options.databaseUrl!, pool[0]!.contextId, total);
-    log(`scale: ${total.toLocaleString("en-US")} contexts stored (${((Date.now() - started) / 1000).toFixed(0)} s to fill)`);
-    return { get: await measure("get-context", rate, pool), list: await measure("list-contexts", rate, pool) };
+    const { added, stored: count } = await options.fill(pool[0]!.contextId, total, pool.map((p) => p.contextId));
+    log(`scale: ${count.toLocaleString("en-US")} contexts stored (${added.toLocaleString("en-US")} added in ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    return { count, get: await measure("get-context", rate, pool), list: await measure("list-contexts", rate, pool) };
   };
   const small = await stored(options.smallContexts);
   const large = await stored(options.largeContexts);
@@ -79,7 +63,7 @@ export async function runScale(
     ["GetContext", small.get, large.get],
     ["ListContexts (page of 20, type filter)", small.list, large.list],
   ] as const) {
-    rows.push({ what, small: { size: size(options.smallContexts), report: s }, large: { size: size(options.largeContexts), report: l }, ratio: ratioOf(l, s), bound: 1.25 });
+    rows.push({ what, small: { size: size(small.count), report: s }, large: { size: size(large.count), report: l }, ratio: ratioOf(l, s), bound: 1.25 });
     log(`scale: ${what} p95 ${s.driver.latency.p95Ms} ms → ${l.driver.latency.p95Ms} ms`);
   }
   return rows;

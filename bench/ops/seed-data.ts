@@ -3,6 +3,7 @@
  * with members to read and update, contexts to delete, free member slots to fill, members to
  * remove. Batch calls (100 per call, the API's limit) a few at a time keep it to seconds.
  */
+import { randomUUID } from "node:crypto";
 import { ContextType } from "../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
@@ -20,14 +21,14 @@ const PARALLEL = 4;
 const MAX_MEMBERS = 1000;
 const options = { metadata: { "x-principal-id": PRINCIPAL } };
 
-/** Runs `jobs` with at most PARALLEL in flight. */
-async function inParallel<T>(jobs: ReadonlyArray<() => Promise<T>>): Promise<T[]> {
+/** Runs `jobs` with at most `parallel` in flight. */
+async function inParallel<T>(jobs: ReadonlyArray<() => Promise<T>>, parallel = PARALLEL): Promise<T[]> {
   const results: T[] = new Array<T>(jobs.length);
   let next = 0;
   const lane = async (): Promise<void> => {
     for (let i = next++; i < jobs.length; i = next++) results[i] = await jobs[i]!();
   };
-  await Promise.all(Array.from({ length: PARALLEL }, lane));
+  await Promise.all(Array.from({ length: parallel }, lane));
   return results;
 }
 
@@ -35,6 +36,8 @@ export class Seeder {
   private readonly contexts;
   private readonly participants;
   private serial = 0;
+  /** Names are unique per owner: several seeders in one run (and one process) must not repeat them. */
+  private readonly nonce = randomUUID().slice(0, 8);
 
   constructor(address: string) {
     this.contexts = createClient(ContextService, address);
@@ -49,7 +52,7 @@ export class Seeder {
       jobs.push(async () => {
         const requests = Array.from({ length: size }, () => ({
           context: {
-            name: `seed-${process.pid}-${this.serial++}`,
+            name: `seed-${this.nonce}-${this.serial++}`,
             description: "seeded by the benchmark",
             type: ContextType.COLLABORATIVE,
             configuration: { maxParticipants },
@@ -81,6 +84,27 @@ export class Seeder {
       }
     }
     return (await inParallel(jobs)).flat();
+  }
+
+  /** Contexts stored in all: every context is the benchmark principal's, so its statistics count the table. */
+  async storedContexts(): Promise<number> {
+    const statistics = await this.contexts.getContextStatistics({}, options);
+    return Number(statistics.totalContexts);
+  }
+
+  /**
+   * Adds one member to each context, the agent `agentIdOf(i)` to the i-th, so each context's
+   * participant is a principal of its own; returns (context, participant, agent). One call per
+   * context, so more of them in flight than for the batches.
+   */
+  async addAgents(contextIds: readonly string[], agentIdOf: (i: number) => string): Promise<Array<{ contextId: string; participantId: string; agentId: string }>> {
+    const jobs = contextIds.map((contextId, i) => async () => {
+      const agentId = agentIdOf(i);
+      const participants = [{ agentId, participantType: ParticipantType.AGENT, displayName: `active agent ${i}`, roles: ["contributor"] }];
+      const added = await this.participants.batchAddParticipants({ contextId, participants }, options);
+      return { contextId, participantId: added.participants[0]!.participantId, agentId };
+    });
+    return inParallel(jobs, 16);
   }
 
   /**
