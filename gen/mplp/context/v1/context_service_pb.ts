@@ -387,7 +387,9 @@ export type ListContextsResponse = Message<"mplp.context.v1.ListContextsResponse
   nextPageToken: string;
 
   /**
-   * How many contexts match the filter in all.
+   * How many contexts match the filter in all, as counted for the first page: exact up to 1000,
+   * and 1001 means "more than 1000" (AIP-158 lets it be an estimate). Later pages repeat the first
+   * page's figure (it travels in the page token), so contexts created meanwhile are not in it.
    *
    * @generated from field: int32 total_size = 3;
    */
