@@ -2,7 +2,8 @@
  * Two server processes sweeping one Postgres database (Postgres only: PGlite is one process's
  * embedded database). Participants that never heartbeat are expired by whichever instance gets
  * there first: each exactly once — one ACTIVE → INACTIVE event and one PARTICIPANT_LEFT — and
- * none missed when an instance dies mid-way.
+ * none missed when an instance dies mid-way. The two share Redis as well, as several instances
+ * must: without it each one's read cache would hear only its own writes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
@@ -13,6 +14,7 @@ import { createClient } from "../../src/transport/grpc-client.js";
 import { createTestPostgresDatabase, postgresAvailable, type EmptyTestDatabase } from "../support/databases.js";
 import { startServerProcess, type ServerProcess } from "./support/process.js";
 import { allEvents, as, createContext, eventually, participantOf, type ContextClient, type ParticipantClient } from "./support/participants.js";
+import { deleteKeyPrefix, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
 
 const alice = as("alice");
 const ENV = {
@@ -24,7 +26,8 @@ const ENV = {
   DATABASE_POOL_MAX: "4",
 };
 
-const postgresUp = await postgresAvailable();
+const postgresUp = (await postgresAvailable()) && (await redisAvailable());
+const KEY_PREFIX = randomKeyPrefix();
 
 interface Instance {
   readonly process: ServerProcess;
@@ -32,7 +35,7 @@ interface Instance {
   readonly participants: ParticipantClient;
 }
 
-describe.skipIf(!postgresUp)("sweepers in two processes on one Postgres", () => {
+describe.skipIf(!postgresUp)("sweepers in two processes on one Postgres (and one Redis)", () => {
   let database: EmptyTestDatabase | undefined;
   const instances: Instance[] = [];
 
@@ -40,7 +43,7 @@ describe.skipIf(!postgresUp)("sweepers in two processes on one Postgres", () => 
     database = await createTestPostgresDatabase();
     // One after the other: the first migrates the empty database.
     for (let i = 0; i < 2; i++) {
-      const process = await startServerProcess({ ...ENV, DATABASE_URL: database.url });
+      const process = await startServerProcess({ ...ENV, DATABASE_URL: database.url, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: KEY_PREFIX });
       instances.push({ process, contexts: createClient(ContextService, process.address), participants: createClient(ParticipantService, process.address) });
     }
   });
@@ -52,6 +55,7 @@ describe.skipIf(!postgresUp)("sweepers in two processes on one Postgres", () => 
       await instance.process.stop();
     }
     await database?.drop();
+    await deleteKeyPrefix(KEY_PREFIX);
   });
 
   const instance = (i: number): Instance => {
