@@ -73,6 +73,20 @@ export function codeOfReason(reason: ErrorReason): grpc.status {
 }
 
 /**
+ * Bounds on what an error puts in the trailers. Field paths and messages can quote what the client
+ * sent (a map key, a name), so without bounds a hostile request makes trailers of any size — and an
+ * HTTP/2 peer may answer oversized headers by tearing the whole connection down (Node 24's client
+ * does: every call on it then fails). The first violations are the useful ones.
+ */
+export const TRAILER_LIMITS = { messageChars: 1_024, violations: 20, fieldChars: 200, descriptionChars: 300, metadataChars: 256 } as const;
+
+/** `text` cut to `max` characters (whole code points), marked with "…" when cut. */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${Array.from(text.slice(0, max)).slice(0, -1).join("")}…`;
+}
+
+/**
  * Serializes the google.rpc.Status for an AppError: ErrorInfo always, BadRequest when fields are
  * named, RetryInfo (retry_delay) when the error says how long to wait.
  */
@@ -80,7 +94,11 @@ export function statusDetailsOf(error: AppError, code: grpc.status = codeOfReaso
   const details = [
     anyPack(
       ErrorInfoSchema,
-      create(ErrorInfoSchema, { reason: error.reason, domain: ERROR_DOMAIN, metadata: { ...error.metadata } }),
+      create(ErrorInfoSchema, {
+        reason: error.reason,
+        domain: ERROR_DOMAIN,
+        metadata: Object.fromEntries(Object.entries(error.metadata).map(([k, v]) => [clip(k, TRAILER_LIMITS.metadataChars), clip(v, TRAILER_LIMITS.metadataChars)])),
+      }),
     ),
   ];
   if (error.violations.length > 0) {
@@ -88,7 +106,7 @@ export function statusDetailsOf(error: AppError, code: grpc.status = codeOfReaso
       anyPack(
         BadRequestSchema,
         create(BadRequestSchema, {
-          fieldViolations: error.violations.map((v) => ({ field: v.field, description: v.description })),
+          fieldViolations: boundedViolations(error.violations),
         }),
       ),
     );
@@ -102,7 +120,17 @@ export function statusDetailsOf(error: AppError, code: grpc.status = codeOfReaso
       ),
     );
   }
-  return toBinary(StatusSchema, create(StatusSchema, { code, message: error.message, details }));
+  return toBinary(StatusSchema, create(StatusSchema, { code, message: clip(error.message, TRAILER_LIMITS.messageChars), details }));
+}
+
+function boundedViolations(violations: AppError["violations"]): Array<{ field: string; description: string }> {
+  const shown = violations.slice(0, TRAILER_LIMITS.violations).map((v) => ({
+    field: clip(v.field, TRAILER_LIMITS.fieldChars),
+    description: clip(v.description, TRAILER_LIMITS.descriptionChars),
+  }));
+  const more = violations.length - shown.length;
+  if (more > 0) shown.push({ field: "", description: `and ${more} more invalid field${more === 1 ? "" : "s"}` });
+  return shown;
 }
 
 function serviceError(code: grpc.status, message: string, trailers: grpc.Metadata): grpc.ServiceError {
@@ -130,5 +158,5 @@ export function toFailureStatus(error: unknown): FailureStatus {
   const safe = code === grpc.status.INTERNAL ? new AppError("INTERNAL_ERROR", INTERNAL_MESSAGE) : appError;
   const trailers = new grpc.Metadata();
   trailers.set(STATUS_DETAILS_KEY, Buffer.from(statusDetailsOf(safe, code)));
-  return { serviceError: serviceError(code, safe.message, trailers), code, reason: safe.reason };
+  return { serviceError: serviceError(code, clip(safe.message, TRAILER_LIMITS.messageChars), trailers), code, reason: safe.reason };
 }

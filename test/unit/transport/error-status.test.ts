@@ -9,6 +9,7 @@ import { errorDetails } from "../../../src/transport/grpc-client.js";
 import {
   ERROR_DOMAIN,
   STATUS_DETAILS_KEY,
+  TRAILER_LIMITS,
   TransportStatusError,
   toFailureStatus,
 } from "../../../src/transport/error-status.js";
@@ -135,6 +136,33 @@ describe(toFailureStatus.name, () => {
       expect(retry?.retryDelay).toMatchObject({ seconds: 1n, nanos: 250_000_000 });
       expect(errorDetails(limited.serviceError)).toMatchObject({ reason: "RATE_LIMITED", retryDelayMs: 1250 });
       expect(errorDetails(toFailureStatus(new AppError("CONTEXT_FULL", "full")).serviceError).retryDelayMs).toBeUndefined();
+    });
+  });
+
+  describe("bounds on the trailers", () => {
+    it("keeps a hostile request's echoes small: message, field paths, descriptions and their number are cut", () => {
+      const long = "x".repeat(50_000);
+      const violations = Array.from({ length: 100 }, (_, i) => ({ field: `requests[${i}].context.shared_state.resources["${long}"]`, description: `must not be ${long}` }));
+      const error = new AppError("VALIDATION_ERROR", `bad: ${long}`, { violations, metadata: { key: long } });
+      const { serviceError } = toFailureStatus(error);
+      const raw = serviceError.metadata?.get(STATUS_DETAILS_KEY)[0] as Buffer;
+      expect(raw.length).toBeLessThan(16_384);
+      expect(serviceError.details.length).toBeLessThanOrEqual(TRAILER_LIMITS.messageChars);
+      const status = fromBinary(StatusSchema, raw);
+      const bad = status.details.map((d) => anyUnpack(d, BadRequestSchema)).find((b) => b !== undefined);
+      expect(bad?.fieldViolations).toHaveLength(TRAILER_LIMITS.violations + 1);
+      expect(bad?.fieldViolations.at(-1)?.description).toBe("and 80 more invalid fields");
+      expect(bad?.fieldViolations[0]?.field.startsWith("requests[0].context.shared_state.resources")).toBe(true);
+      for (const v of bad?.fieldViolations ?? []) expect(v.field.length + v.description.length).toBeLessThanOrEqual(TRAILER_LIMITS.fieldChars + TRAILER_LIMITS.descriptionChars);
+      const info = status.details.map((d) => anyUnpack(d, ErrorInfoSchema)).find((i) => i !== undefined);
+      expect(info?.metadata["key"]?.length).toBeLessThanOrEqual(TRAILER_LIMITS.metadataChars);
+    });
+
+    it("leaves ordinary errors untouched", () => {
+      const error = new AppError("VALIDATION_ERROR", "name is required", { violations: [{ field: "context.name", description: "is required" }] });
+      const { serviceError } = toFailureStatus(error);
+      expect(serviceError.details).toBe("name is required");
+      expect(errorDetails(serviceError).violations).toEqual([{ field: "context.name", description: "is required" }]);
     });
   });
 });
