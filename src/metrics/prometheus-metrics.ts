@@ -13,6 +13,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { CountingHistogram } from "./counting-histogram.js";
 
+type Labels = Record<string, string>;
+
 /** Every metric name starts with this, so a shared Prometheus can tell this service's series apart. */
 export const METRIC_PREFIX = "mplp_context_";
 
@@ -104,18 +106,12 @@ export class PrometheusMetrics {
    * hits by level, misses, coalesced loads, L1 evictions (bounds) and invalidations (writes).
    */
   observeCache(counters: () => Readonly<Record<"l1Hits" | "l2Hits" | "misses" | "coalesced" | "evictions" | "invalidations", number>>): void {
-    const registers = [this.registry];
-    new Counter({
-      name: `${METRIC_PREFIX}cache_hits_total`,
-      help: "Read-cache hits, by level (l1 in-process, l2 Redis)",
-      labelNames: ["level"] as const,
-      registers,
-      collect() {
-        const c = counters();
-        this.reset();
-        this.inc({ level: "l1" }, c.l1Hits);
-        this.inc({ level: "l2" }, c.l2Hits);
-      },
+    this.scrapedCounter("cache_hits_total", "Read-cache hits, by level (l1 in-process, l2 Redis)", ["level"], () => {
+      const c = counters();
+      return [
+        [{ level: "l1" }, c.l1Hits],
+        [{ level: "l2" }, c.l2Hits],
+      ];
     });
     const single: Array<[string, string, "misses" | "coalesced" | "evictions" | "invalidations"]> = [
       ["cache_misses_total", "Read-cache misses (loaded from the database)", "misses"],
@@ -123,17 +119,7 @@ export class PrometheusMetrics {
       ["cache_evictions_total", "In-process cache entries dropped to stay within CACHE_L1_MAX_ENTRIES / CACHE_L1_MAX_BYTES", "evictions"],
       ["cache_invalidations_total", "In-process cache entries dropped because a write made them stale", "invalidations"],
     ];
-    for (const [name, help, field] of single) {
-      new Counter({
-        name: `${METRIC_PREFIX}${name}`,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(counters()[field]);
-        },
-      });
-    }
+    for (const [name, help, field] of single) this.scrapedCounter(name, help, [], () => [[{}, counters()[field]]]);
   }
 
   /**
@@ -144,40 +130,25 @@ export class PrometheusMetrics {
     counters: () => Readonly<{ replica: number; primaryFallback: number; retriedOnPrimary: number }>,
     status: () => ReadonlyArray<{ readonly name: string; readonly state: string; readonly lagMs: number | null }>,
   ): void {
-    const registers = [this.registry];
-    new Counter({
-      name: `${METRIC_PREFIX}replica_reads_total`,
-      help: "Reads a read replica may serve, by where they ran: replica, or primary (none in rotation, or the replica failed the read: retried)",
-      labelNames: ["served_by"] as const,
-      registers,
-      collect() {
+    this.scrapedCounter(
+      "replica_reads_total",
+      "Reads a read replica may serve, by where they ran: replica, or primary (none in rotation, or the replica failed the read: retried)",
+      ["served_by"],
+      () => {
         const c = counters();
-        this.reset();
-        this.inc({ served_by: "replica" }, c.replica);
-        this.inc({ served_by: "primary" }, c.primaryFallback - c.retriedOnPrimary);
-        this.inc({ served_by: "primary_retry" }, c.retriedOnPrimary);
+        return [
+          [{ served_by: "replica" }, c.replica],
+          [{ served_by: "primary" }, c.primaryFallback - c.retriedOnPrimary],
+          [{ served_by: "primary_retry" }, c.retriedOnPrimary],
+        ];
       },
-    });
-    new Gauge({
-      name: `${METRIC_PREFIX}read_replica_in_rotation`,
-      help: "1 while a read replica takes reads, 0 while it is down, lagging or unknown",
-      labelNames: ["replica", "state"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const r of status()) this.set({ replica: r.name, state: r.state }, r.state === "healthy" ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: `${METRIC_PREFIX}read_replica_lag_seconds`,
-      help: "Each read replica's lag behind the primary at its last probe",
-      labelNames: ["replica"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const r of status()) if (r.lagMs !== null) this.set({ replica: r.name }, r.lagMs / 1000);
-      },
-    });
+    );
+    this.scrapedGauge("read_replica_in_rotation", "1 while a read replica takes reads, 0 while it is down, lagging or unknown", ["replica", "state"], () =>
+      status().map((r) => [{ replica: r.name, state: r.state }, r.state === "healthy" ? 1 : 0]),
+    );
+    this.scrapedGauge("read_replica_lag_seconds", "Each read replica's lag behind the primary at its last probe", ["replica"], () =>
+      status().flatMap((r) => (r.lagMs === null ? [] : [[{ replica: r.name }, r.lagMs / 1000] as const])),
+    );
   }
 
   /**
@@ -185,22 +156,45 @@ export class PrometheusMetrics {
    * and the watch hub's event backlog.
    */
   observeWork(poolMax: number, operationsInFlight: () => number, backlog: () => number): void {
-    const registers = [this.registry];
-    new Gauge({
-      name: `${METRIC_PREFIX}database_operations_in_flight`,
-      help: "Reads and transactions of the service running now, each holding or waiting for a pooled connection (compare database_pool_max)",
-      registers,
+    this.scrapedGauge(
+      "database_operations_in_flight",
+      "Reads and transactions of the service running now, each holding or waiting for a pooled connection (compare database_pool_max)",
+      [],
+      () => [[{}, operationsInFlight()]],
+    );
+    new Gauge({ name: `${METRIC_PREFIX}database_pool_max`, help: "Most connections this instance opens to the primary (DATABASE_POOL_MAX; 1 on PGlite)", registers: [this.registry] }).set(poolMax);
+    this.scrapedGauge(
+      "watch_backlog_revisions",
+      "Revisions waiting on this instance: announced but not yet read by their context's feed, plus queued unsent on each watch stream",
+      [],
+      () => [[{}, backlog()]],
+    );
+  }
+
+  /** A counter whose values are read from `read` at each scrape (the source keeps plain running totals). */
+  private scrapedCounter(name: string, help: string, labelNames: readonly string[], read: () => ReadonlyArray<readonly [Labels, number]>): void {
+    new Counter({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames,
+      registers: [this.registry],
       collect() {
-        this.set(operationsInFlight());
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
       },
     });
-    new Gauge({ name: `${METRIC_PREFIX}database_pool_max`, help: "Most connections this instance opens to the primary (DATABASE_POOL_MAX; 1 on PGlite)", registers }).set(poolMax);
+  }
+
+  /** A gauge whose values are read from `read` at each scrape; series absent from the reading disappear. */
+  private scrapedGauge(name: string, help: string, labelNames: readonly string[], read: () => ReadonlyArray<readonly [Labels, number]>): void {
     new Gauge({
-      name: `${METRIC_PREFIX}watch_backlog_revisions`,
-      help: "Revisions waiting on this instance: announced but not yet read by their context's feed, plus queued unsent on each watch stream",
-      registers,
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames,
+      registers: [this.registry],
       collect() {
-        this.set(backlog());
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
       },
     });
   }

@@ -58,7 +58,7 @@ function noting(tx: ContextTx, written: Set<string>, revised: Set<string>): Cont
       if (typeof value !== "function") return value;
       const method = value as (...args: unknown[]) => unknown;
       if (property === "appendEvents") {
-        return (events: ContextTx extends { appendEvents(e: infer E): unknown } ? E : never) => {
+        return (events: Parameters<ContextTx["appendEvents"]>[0]) => {
           for (const e of events) revised.add(e.contextId);
           return method.call(target, events);
         };

@@ -16,7 +16,7 @@
  * Redis trouble is a miss. While this instance cannot hear the doorbell, other instances' writes
  * reach its L1 only by expiry, so L1 entries then live at most DEGRADED_L1_TTL_MS.
  */
-import { ALL_CONTEXTS, type CacheStamp, type Doorbell, type LocalCache, type SharedCache } from "./ports.js";
+import { ALL_CONTEXTS, type Doorbell, type LocalCache, type SharedCache, type SharedCacheRead } from "./ports.js";
 
 /** How often a lost L2 invalidation retries bumping the L2's epoch (see recoverL2). */
 const L2_RECOVERY_MS = 500;
@@ -80,8 +80,6 @@ interface Flight {
 export class ReadCache {
   private readonly flights = new Map<string, Flight>();
   private readonly unsubscribe: Array<() => void> = [];
-  /** Keys of each context's entries that are cheap to name (its context views), deleted on a change. */
-  private readonly namedKeys: (scope: string) => readonly string[];
   private degraded = false;
   /** An L2 invalidation failed: its copies cannot be trusted until the epoch is bumped. */
   private l2Lost = false;
@@ -95,9 +93,9 @@ export class ReadCache {
     private readonly l2: SharedCache | null,
     private readonly doorbell: Doorbell,
     private readonly options: ReadCacheOptions,
-    namedKeys: (scope: string) => readonly string[],
+    /** Keys of each context's entries that are cheap to name (its context views), deleted on a change. */
+    private readonly namedKeys: (scope: string) => readonly string[],
   ) {
-    this.namedKeys = namedKeys;
     this.unsubscribe.push(
       doorbell.subscribe((scope, revision) => this.heardRevision(scope, revision)),
       doorbell.subscribeTouches((scope) => this.heardTouch(scope)),
@@ -186,21 +184,17 @@ export class ReadCache {
     const tag = read.revisionOf?.(value) ?? Math.max(revision, shared?.stamp.revision ?? 0);
     const payload = read.encode(value);
     this.remember(read, value, payload.length, tag, stamp, generation);
-    if (shared !== null) void this.fillL2(read, payload, tag, shared.stamp);
+    if (shared !== null) void this.l2?.fill(read.scope, read.key, payload, tag, shared.stamp, read.ttlMs);
     return value;
   }
 
-  private async readL2<T>(read: CachedRead<T>): Promise<{ payload: string | null; revision: number; stamp: CacheStamp } | null> {
+  private async readL2<T>(read: CachedRead<T>): Promise<SharedCacheRead | null> {
     if (this.l2 === null) return null;
     if (this.l2Lost) {
       await this.recoverL2();
       if (this.l2Lost) return null;
     }
     return this.l2.get(read.scope, read.key);
-  }
-
-  private async fillL2<T>(read: CachedRead<T>, payload: string, tag: number, stamp: CacheStamp): Promise<void> {
-    await this.l2?.fill(read.scope, read.key, payload, tag, stamp, read.ttlMs);
   }
 
   /** After lost invalidations every L2 copy is suspect: a new epoch disowns them all. */
