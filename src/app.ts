@@ -18,6 +18,7 @@ import { PgContextStore } from "./store/context-store.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { LocalDoorbell } from "./store/local-doorbell.js";
 import { RedisDoorbell } from "./store/redis-doorbell.js";
+import { WorkQueue } from "./store/work-queue.js";
 import { contextHandlers } from "./transport/context-handlers.js";
 import { participantHandlers } from "./transport/participant-handlers.js";
 import { sharedStateHandlers } from "./transport/shared-state-handlers.js";
@@ -50,7 +51,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   // Every commit rings "context X is at revision N" for the watch hubs of all instances.
   const doorbell: Doorbell =
     config.redisUrl === undefined ? new LocalDoorbell() : new RedisDoorbell({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
+  // One operation at a time on PGlite (one connection); a pool's worth on Postgres.
+  const pglite = database.kind === "pglite";
+  const queue = new WorkQueue({ concurrency: pglite ? 1 : config.databasePoolMax, maxWaitMs: config.databaseQueueTimeoutMs, yieldFirst: pglite });
   const pgStore = new PgContextStore(database, {
+    queue,
     onCommit: (heads, committed) => {
       // First the read cache, before the caller is answered: its next read sees this revision.
       for (const [contextId, revision] of heads) reads.committed(contextId, revision);
@@ -67,7 +72,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const replicas = database.replicas;
   if (replicas !== undefined) metrics.observeReplicas(() => replicas.counters(), () => replicas.status());
   const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
-  metrics.observeWork(database.kind === "pglite" ? 1 : config.databasePoolMax, () => pgStore.operationsInFlight, () => hub.backlog);
+  metrics.observeWork(pglite ? 1 : config.databasePoolMax, () => pgStore.operationsInFlight, () => hub.backlog, queue);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
   const contexts = new ContextService(store, systemClock, { sharedStateMaxBytes: config.sharedStateMaxBytes });
   const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval });

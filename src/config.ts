@@ -20,6 +20,8 @@ export interface Config {
   readonly databasePoolMax: number;
   /** Longest any one SQL statement may run, for calls without a deadline. */
   readonly databaseStatementTimeoutMs: number;
+  /** The longest a read or transaction waits for its turn at the primary before UNAVAILABLE. */
+  readonly databaseQueueTimeoutMs: number;
   readonly logLevel: string;
   /** How long shutdown waits for in-flight calls before cutting them off. */
   readonly shutdownGraceMs: number;
@@ -236,6 +238,7 @@ export function loadConfig(env: Env = process.env): Config {
     pgliteDataDir: text(env, "PGLITE_DATA_DIR", "./data/pglite"),
     databasePoolMax: integer(env, "DATABASE_POOL_MAX", 20, 1, 1000),
     databaseStatementTimeoutMs: integer(env, "DATABASE_STATEMENT_TIMEOUT_MS", 30_000, 100, HOUR),
+    databaseQueueTimeoutMs: integer(env, "DATABASE_QUEUE_TIMEOUT_MS", 2_000, 1, HOUR),
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 10 * 60_000),
     keepaliveTimeMs: integer(env, "GRPC_KEEPALIVE_TIME_MS", 30_000, 1_000, HOUR),

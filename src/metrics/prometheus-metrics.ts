@@ -155,7 +155,7 @@ export class PrometheusMetrics {
    * Exports, read at scrape time: database operations in flight against the pool's size (pool use),
    * and the watch hub's event backlog.
    */
-  observeWork(poolMax: number, operationsInFlight: () => number, backlog: () => number): void {
+  observeWork(poolMax: number, operationsInFlight: () => number, backlog: () => number, queue: { readonly waiting: number; readonly rejected: number }): void {
     this.scrapedGauge(
       "database_operations_in_flight",
       "Reads and transactions of the service running now, each holding or waiting for a pooled connection (compare database_pool_max)",
@@ -163,6 +163,18 @@ export class PrometheusMetrics {
       () => [[{}, operationsInFlight()]],
     );
     new Gauge({ name: `${METRIC_PREFIX}database_pool_max`, help: "Most connections this instance opens to the primary (DATABASE_POOL_MAX; 1 on PGlite)", registers: [this.registry] }).set(poolMax);
+    this.scrapedGauge(
+      "database_queue_waiting",
+      "Reads and transactions waiting for their turn at the primary (first come, first served; at most DATABASE_POOL_MAX run at once)",
+      [],
+      () => [[{}, queue.waiting]],
+    );
+    this.scrapedCounter(
+      "database_queue_rejected_total",
+      "Calls turned away with UNAVAILABLE after waiting DATABASE_QUEUE_TIMEOUT_MS for the primary: the instance is overloaded",
+      [],
+      () => [[{}, queue.rejected]],
+    );
     this.scrapedGauge(
       "watch_backlog_revisions",
       "Revisions waiting on this instance: announced but not yet read by their context's feed, plus queued unsent on each watch stream",

@@ -55,10 +55,13 @@ import { contextEvents, contexts, participants } from "./schema.js";
 import { toStoreError } from "./sql-errors.js";
 import { selectHeads, selectSnapshotAtOrBefore, selectStateChanges } from "./state-queries.js";
 import { PgSweepCandidates } from "./sweep-queries.js";
+import type { WorkQueue } from "./work-queue.js";
 
 export interface PgContextStoreOptions {
   /** The time of request-key claims; tests move it to expire keys. */
   readonly clock?: Clock;
+  /** First come, first served admission to the primary (work-queue.ts); none → every call goes straight to the driver. */
+  readonly queue?: WorkQueue;
   /**
    * Called after each transaction that appended events has committed, with the newest revision
    * appended per context: the app rings the watch doorbell with it, and hands `committed` (the
@@ -217,6 +220,7 @@ export class PgContextStore implements ContextStore {
   private readonly clock: Clock;
   private readonly onCommit: PgContextStoreOptions["onCommit"];
   private readonly replicas: ReadReplicas<AppDatabase> | undefined;
+  private readonly queue: WorkQueue | undefined;
   private operations = 0;
 
   readonly sweep: SweepCandidates;
@@ -226,6 +230,7 @@ export class PgContextStore implements ContextStore {
     this.replicas = database.replicas;
     this.clock = options.clock ?? systemClock;
     this.onCommit = options.onCommit;
+    this.queue = options.queue;
     this.sweep = new PgSweepCandidates(database.db);
   }
 
@@ -386,9 +391,17 @@ export class PgContextStore implements ContextStore {
    */
   private async read<T>(call: StoreCall, work: (q: Executor) => Promise<T>, db: AppDatabase = this.db): Promise<T> {
     if (call.deadline !== undefined) return this.inTransaction(call, work, { accessMode: "read only" }, db);
+    return this.admitted(call, db, () => work(db));
+  }
+
+  /**
+   * Runs one operation, counted in operationsInFlight; on the primary it first waits for its turn
+   * in the work queue (work-queue.ts). Replicas have pools of their own and are not queued.
+   */
+  private async admitted<T>(call: StoreCall, db: AppDatabase, work: () => Promise<T>): Promise<T> {
     this.operations += 1;
     try {
-      return await work(db);
+      return await (db === this.db && this.queue !== undefined ? this.queue.run(call.deadline, work) : work());
     } catch (error) {
       throw toStoreError(error);
     } finally {
@@ -408,20 +421,18 @@ export class PgContextStore implements ContextStore {
   ): Promise<T> {
     // A deadline already gone: fail without taking a connection or touching the database.
     if (call.deadline !== undefined) remainingMs(call);
-    this.operations += 1;
-    try {
-      return await db.transaction(async (tx) => {
-        if (call.deadline !== undefined) {
-          // Measured again here: waiting for a pooled connection and BEGIN took some of it.
-          const left = remainingMs(call);
-          await tx.execute(sql`select set_config('statement_timeout', ${String(left)}, true)`);
-        }
-        return work(tx);
-      }, config);
-    } catch (error) {
-      throw toStoreError(error);
-    } finally {
-      this.operations -= 1;
-    }
+    return this.admitted(call, db, () =>
+      db.transaction(async (tx) => {
+        if (call.deadline === undefined) return work(tx);
+        // Measured again here: waiting for a pooled connection and BEGIN took some of it.
+        const left = remainingMs(call);
+        // Sent now (`then` starts a drizzle query) and not awaited first: the connection runs
+        // statements in the order they were sent, so the work's first statement already runs
+        // under the timeout, and postgres.js writes both in one round trip instead of two.
+        const timeout = tx.execute(sql`select set_config('statement_timeout', ${String(left)}, true)`).then(() => undefined);
+        const [, result] = await Promise.all([timeout, work(tx)]);
+        return result;
+      }, config),
+    );
   }
 }

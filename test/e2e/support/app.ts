@@ -10,6 +10,12 @@ import { silentLogger, type Logger } from "../../../src/logger.js";
 import { createClient, type PromiseClient } from "../../../src/transport/grpc-client.js";
 import { createTestPostgresDatabase, postgresAvailable, resetDatabase, type EmptyTestDatabase } from "../../support/databases.js";
 
+/**
+ * A loaded CI machine must not turn test calls away as overload (DATABASE_QUEUE_TIMEOUT_MS): the
+ * tests burst dozens of calls at a small pool. The queue itself is tested in work-queue tests.
+ */
+const QUEUE_PATIENCE = { DATABASE_QUEUE_TIMEOUT_MS: "30000" };
+
 export interface AppUnderTest {
   readonly kind: "pglite" | "postgres";
   /** The running app; valid inside tests and hooks. */
@@ -24,7 +30,7 @@ export interface AppUnderTest {
 
 /** Starts the app with the test defaults (port 0, loopback, quiet unless given a logger) plus `env`. */
 export function startTestApp(env: Readonly<Record<string, string>>, logger: Logger = silentLogger()): Promise<App> {
-  const config = loadConfig({ GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", SHUTDOWN_GRACE_MS: "2000", ...env });
+  const config = loadConfig({ GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", SHUTDOWN_GRACE_MS: "2000", ...QUEUE_PATIENCE, ...env });
   return startApp(config, logger);
 }
 
