@@ -54,10 +54,21 @@ export interface DatabaseOptions {
   readonly readReplicaMaxLagMs?: number | undefined;
   /** How often the replicas' lags are measured; unless set, every half of the maximum lag, from 50 to 500 ms. */
   readonly readReplicaProbeIntervalMs?: number | undefined;
+  /** PGlite only: how often it is vacuumed and analyzed (it has no autovacuum); 60 s unless set. */
+  readonly pgliteMaintenanceMs?: number | undefined;
   /** With OTEL_EXPORTER_OTLP_ENDPOINT: every SQL statement run under a call's span becomes a child span (query-tracing.ts). */
   readonly queryTracer?: Tracer | undefined;
   readonly logger: Logger;
 }
+
+/**
+ * How often embedded PGlite is vacuumed and analyzed. PGlite has no autovacuum: without this its
+ * planner never learns the tables' sizes (a ListContexts page sorted the whole table instead of
+ * walking the created_at index: 2.3 ms → 0.08 ms on 1,000 contexts once analyzed) and dead row
+ * versions are never reclaimed. VACUUM skips pages nothing changed on and ANALYZE samples at most
+ * 30,000 rows a table, so a run is short, though the server's one thread waits for it.
+ */
+const PGLITE_MAINTENANCE_MS = 60_000;
 
 /** Shown in pg_stat_activity, so an operator can tell this service's connections apart. */
 const APPLICATION_NAME = "mplp-context";
@@ -223,6 +234,20 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   }
   options.logger.info({ database: "pglite", dataDir }, "database open and migrated");
   let closed = false;
+  const maintain = async (): Promise<void> => {
+    try {
+      const started = performance.now();
+      // PGlite's `query` waits for any open transaction (VACUUM cannot run inside one).
+      await client.query("vacuum (analyze)");
+      options.logger.debug({ durationMs: Math.round(performance.now() - started) }, "pglite vacuumed and analyzed");
+    } catch (error) {
+      if (!closed) options.logger.warn({ err: error }, "pglite maintenance (vacuum, analyze) failed; retrying at the next interval");
+    }
+  };
+  // Statistics for a data directory that was filled while no server ran (or by an older one).
+  await maintain();
+  const maintenance = setInterval(() => void maintain(), options.pgliteMaintenanceMs ?? PGLITE_MAINTENANCE_MS);
+  maintenance.unref();
   return {
     kind: "pglite",
     db,
@@ -233,6 +258,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
       // PGlite throws when closed twice; shutdown paths may well call close() more than once.
       if (closed) return;
       closed = true;
+      clearInterval(maintenance);
       await client.close();
     },
   };
