@@ -52,7 +52,7 @@ export async function compareCache(o: CacheCompareOptions): Promise<CacheCompari
 }
 
 /** The report's table: both sides, and on ÷ off. */
-export function cacheTable(result: CacheComparison | undefined): string {
+export function cacheTable(result: CacheComparison | undefined, embedded: boolean): string {
   const lines = [
     "| GetContext (BASIC) | max ops/s (closed loop) | P50 / P95 / P99 at max | P95 at a fixed rate | errors |",
     "|---|---|---|---|---|",
@@ -65,7 +65,7 @@ export function cacheTable(result: CacheComparison | undefined): string {
     return `| ${label} | ${side.closed.rps.toFixed(0)} | ${ms(c.p50Ms)} / ${ms(c.p95Ms)} / ${ms(c.p99Ms)} ms | ${ms(side.open.driver.latency.p95Ms)} ms at ${result.rate}/s | ${errors} |`;
   };
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}×` : "—");
-  lines.push(row("cache on (L1 + L2 with Redis)", result.on), row("cache off (CACHE_ENABLED=false)", result.off));
+  lines.push(row(embedded ? "cache on (L1 only: no Redis)" : "cache on (L1 + L2 with Redis)", result.on), row("cache off (CACHE_ENABLED=false)", result.off));
   lines.push(
     `| on ÷ off | ${ratio(result.on.closed.rps, result.off.closed.rps)} | P95 ${ratio(result.on.closed.driver.latency.p95Ms, result.off.closed.driver.latency.p95Ms)} | ${ratio(result.on.open.driver.latency.p95Ms, result.off.open.driver.latency.p95Ms)} | |`,
   );

@@ -241,8 +241,10 @@ async function main(): Promise<number> {
     }
     if (settings.only === undefined && settings.activeContexts > 0) {
       // On a fresh process (restarted after seeding), so RSS before is an idle server's, not the operations' leftovers.
+      // A seeder of its own: on PGlite the cache comparison restarted the server on another port.
+      const memorySeeder = new Seeder(server.current.address);
       memory = await measureActiveContexts({
-        seeder,
+        seeder: memorySeeder,
         contexts: settings.activeContexts,
         holders: 2,
         streamsPerChannel: 500,
@@ -254,7 +256,7 @@ async function main(): Promise<number> {
       }).catch((error: unknown) => {
         if (!cleanup.closing) console.error(`\nmemory failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
         return undefined;
-      });
+      }).finally(() => memorySeeder.close());
     }
     seeder.close();
     if (settings.only === undefined) {
@@ -293,7 +295,7 @@ async function main(): Promise<number> {
   await writeFile(join(directory, `${stamp}.svg`), svg);
   await writeFile(join(directory, `${stamp}.json`), JSON.stringify(run, null, 2));
   await writeFile(join(directory, `${stamp}.md`), renderMarkdown(run, `${stamp}.svg`));
-  console.log(`\n${operationsTable(run)}\n\n${scaleTable(run.scale)}\n\n${memoryTable(run.memory)}\n\n${cacheTable(run.cache)}\n\nreports: bench/results/${stamp}.{json,md,svg} (${run.seconds.toFixed(0)} s)`);
+  console.log(`\n${operationsTable(run)}\n\n${scaleTable(run.scale)}\n\n${memoryTable(run.memory)}\n\n${cacheTable(run.cache, settings.embedded)}\n\nreports: bench/results/${stamp}.{json,md,svg} (${run.seconds.toFixed(0)} s)`);
   const broken = results.filter((r) => r.error !== undefined || (r.open?.driver.ok ?? 0) === 0 || (r.closed?.driver.ok ?? 0) === 0);
   const brokenScale = scale.filter((row) => row.small.report.driver.ok === 0 || row.large.report.driver.ok === 0);
   for (const row of brokenScale) console.error(`scale ${row.what}: no successful call`);

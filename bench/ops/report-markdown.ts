@@ -132,7 +132,7 @@ export function renderMarkdown(run: RunSummary, chartFile: string): string {
     "",
     "## Read cache",
     "",
-    cacheTable(run.cache),
+    cacheTable(run.cache, run.settings.embedded),
     "",
     "The same get-context scenario against our server (cache on, warmed first) and a server with CACHE_ENABLED=false on the same data, " +
       "windows in the order on, off, off, on; on ÷ off above 1× for throughput and below 1× for P95 means the cache helps.",

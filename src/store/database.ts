@@ -54,7 +54,7 @@ export interface DatabaseOptions {
   readonly readReplicaMaxLagMs?: number | undefined;
   /** How often the replicas' lags are measured; unless set, every half of the maximum lag, from 50 to 500 ms. */
   readonly readReplicaProbeIntervalMs?: number | undefined;
-  /** PGlite only: how often it is vacuumed and analyzed (it has no autovacuum); 60 s unless set. */
+  /** PGlite only: how often it is vacuumed and analyzed (it has no autovacuum); 5 min unless set. */
   readonly pgliteMaintenanceMs?: number | undefined;
   /** With OTEL_EXPORTER_OTLP_ENDPOINT: every SQL statement run under a call's span becomes a child span (query-tracing.ts). */
   readonly queryTracer?: Tracer | undefined;
@@ -62,13 +62,14 @@ export interface DatabaseOptions {
 }
 
 /**
- * How often embedded PGlite is vacuumed and analyzed. PGlite has no autovacuum: without this its
- * planner never learns the tables' sizes (a ListContexts page sorted the whole table instead of
- * walking the created_at index: 2.3 ms → 0.08 ms on 1,000 contexts once analyzed) and dead row
- * versions are never reclaimed. VACUUM skips pages nothing changed on and ANALYZE samples at most
- * 30,000 rows a table, so a run is short, though the server's one thread waits for it.
+ * How often embedded PGlite is vacuumed and analyzed (and once at open). PGlite has no autovacuum:
+ * without this its planner never learns the tables' sizes (a ListContexts page sorted the whole
+ * table instead of walking the created_at index: 2.3 ms → 0.08 ms on 1,000 contexts once
+ * analyzed) and dead row versions are never reclaimed. VACUUM skips pages nothing changed on and
+ * ANALYZE samples at most 30,000 rows a table, but the server's one thread waits for the run —
+ * long on large tables — hence minutes apart, not seconds.
  */
-const PGLITE_MAINTENANCE_MS = 60_000;
+const PGLITE_MAINTENANCE_MS = 5 * 60_000;
 
 /** Shown in pg_stat_activity, so an operator can tell this service's connections apart. */
 const APPLICATION_NAME = "mplp-context";
