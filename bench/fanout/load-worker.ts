@@ -23,9 +23,8 @@ import {
 import { encodeHistogram, newHistogram, recordMs } from "./histogram.js";
 import type { OpenResults, WatchAssignment, WatchResults, WorkerCommand, WorkerReply, WorkerRequest, WriteResults } from "./protocol.js";
 import { deliveryOf, stampedUpdate, wallClockMs } from "./stamp.js";
+import { OpenFailure, openTimer } from "./stream-open.js";
 
-/** A stream that sent nothing (not even its snapshot) for this long failed to open. */
-const OPEN_TIMEOUT_MS = 60_000;
 /** A commit unanswered for this long fails with DEADLINE_EXCEEDED, so a writer always finishes. */
 const COMMIT_DEADLINE_MS = 30_000;
 
@@ -91,10 +90,7 @@ class Watchers {
     let lastRevision = -1;
     return new Promise<void>((resolve, reject) => {
       let open = false;
-      const timer = setTimeout(() => {
-        reject(new OpenFailure("OPEN_TIMEOUT"));
-        call.cancel();
-      }, OPEN_TIMEOUT_MS);
+      const timer = openTimer(call, reject);
       call.on("data", (response: TimedWatchResponse) => {
         const { message } = response;
         if (message.response.case === "snapshot") {
@@ -161,12 +157,6 @@ class Watchers {
     for (const call of this.calls) call.cancel();
     this.calls.clear();
     for (const channel of this.channels) channel.close();
-  }
-}
-
-class OpenFailure extends Error {
-  constructor(readonly code: string) {
-    super(`watch stream failed to open: ${code}`);
   }
 }
 

@@ -8,8 +8,10 @@
  */
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { ContextService, WatchContextRequestSchema, WatchContextResponseSchema } from "../../gen/mplp/context/v1/context_service_pb.js";
+import { WatchContextResponseSchema } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { KeepAliveRequestSchema, KeepAliveResponseSchema, ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
+import { newChannel, serializeWatchRequest, statusName, WATCH_PATH } from "../fanout/grpc-paths.js";
+import { OpenFailure, openTimer } from "../fanout/stream-open.js";
 
 /** One active context to open: the context, its participant, and the participant's agent. */
 export interface ActiveItem {
@@ -40,10 +42,7 @@ export interface HolderCount {
   readonly endedByCode: Record<string, number>;
 }
 
-/** A stream that answered nothing for this long failed to open. */
-const OPEN_TIMEOUT_MS = 60_000;
 const KEEPALIVE_PATH = `/${ParticipantService.typeName}/${ParticipantService.method.keepAlive.name}`;
-const WATCH_PATH = `/${ContextService.typeName}/${ContextService.method.watchContext.name}`;
 
 const serializer =
   <D extends DescMessage>(schema: D) =>
@@ -59,14 +58,6 @@ const deserializer =
 const increment = (counts: Record<string, number>, key: string): void => {
   counts[key] = (counts[key] ?? 0) + 1;
 };
-
-const statusName = (code: number): string => grpc.status[code] ?? `CODE_${code}`;
-
-class OpenFailure extends Error {
-  constructor(readonly code: string) {
-    super(`stream failed to open: ${code}`);
-  }
-}
 
 const channels: grpc.Client[] = [];
 const calls = new Set<grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>>();
@@ -84,10 +75,7 @@ function held(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream
   calls.add(call);
   return new Promise<void>((resolve, reject) => {
     let open = false;
-    const timer = setTimeout(() => {
-      reject(new OpenFailure("OPEN_TIMEOUT"));
-      call.cancel();
-    }, OPEN_TIMEOUT_MS);
+    const timer = openTimer(call, reject);
     call.on("data", () => {
       if (open) return;
       open = true;
@@ -117,7 +105,7 @@ function openKeepAlive(channel: grpc.Client, item: ActiveItem): Promise<void> {
 function openWatch(channel: grpc.Client, item: ActiveItem): Promise<void> {
   const call = channel.makeServerStreamRequest(
     WATCH_PATH,
-    serializer(WatchContextRequestSchema),
+    serializeWatchRequest,
     deserializer(WatchContextResponseSchema),
     { contextId: item.contextId, sendSnapshot: true },
     metadataFor(item.agentId),
@@ -132,8 +120,7 @@ async function open(command: Extract<HolderCommand, { kind: "open" }>): Promise<
   const perChannel = Math.max(1, Math.floor(command.streamsPerChannel / 2));
   const jobs: Array<{ channel: grpc.Client; item: ActiveItem }> = [];
   for (let i = 0; i < command.items.length; i += perChannel) {
-    // A channel of its own: grpc-js shares one connection among clients with equal options otherwise.
-    const channel = new grpc.Client(command.address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    const channel = newChannel(command.address);
     channels.push(channel);
     for (const item of command.items.slice(i, i + perChannel)) jobs.push({ channel, item });
   }
