@@ -74,8 +74,9 @@ export class WorkQueue {
    * or TIMEOUT when `deadline` (epoch ms) passes first; `work` has not started in either case.
    */
   async run<T>(deadline: number | undefined, work: () => Promise<T>): Promise<T> {
-    if (!this.yieldFirst && this.running < this.concurrency && this.head === this.waiters.length) {
+    if (this.running < this.concurrency && this.head === this.waiters.length) {
       this.running += 1;
+      if (this.yieldFirst) await new Promise<void>((resolve) => setImmediate(resolve));
     } else {
       await this.turn(deadline);
     }
@@ -110,8 +111,8 @@ export class WorkQueue {
           );
         }, waitMs),
       };
+      // Queued only when every slot is taken (a free slot would have been taken in run()).
       this.waiters.push(waiter);
-      this.next();
     });
   }
 
