@@ -53,7 +53,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     config.redisUrl === undefined ? new LocalDoorbell() : new RedisDoorbell({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
   // One operation at a time on PGlite (one connection); a pool's worth on Postgres.
   const pglite = database.kind === "pglite";
-  const queue = new WorkQueue({ concurrency: pglite ? 1 : config.databasePoolMax, maxWaitMs: config.databaseQueueTimeoutMs, yieldFirst: pglite });
+  const poolMax = pglite ? 1 : config.databasePoolMax;
+  const queue = new WorkQueue({ concurrency: poolMax, maxWaitMs: config.databaseQueueTimeoutMs, yieldFirst: pglite });
   const pgStore = new PgContextStore(database, {
     queue,
     onCommit: (heads, committed) => {
@@ -72,7 +73,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const replicas = database.replicas;
   if (replicas !== undefined) metrics.observeReplicas(() => replicas.counters(), () => replicas.status());
   const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
-  metrics.observeWork(pglite ? 1 : config.databasePoolMax, () => pgStore.operationsInFlight, () => hub.backlog, queue);
+  metrics.observeWork(poolMax, () => pgStore.operationsInFlight, () => hub.backlog, queue);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
   const contexts = new ContextService(store, systemClock, { sharedStateMaxBytes: config.sharedStateMaxBytes });
   const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval });

@@ -21,15 +21,15 @@ export class WatchFeed implements WatchSource {
   readonly watchers = new Set<Watcher>();
   private currentHead: number;
   private target: number;
+  private gone = false;
+  private reading = false;
+  /** The last read failed: the next failure is not logged again (a database outage would repeat it every tick). */
+  private failing = false;
 
   /** Revisions announced (doorbell, reconcile) that this feed has not read yet. */
   get unread(): number {
     return Math.max(0, this.target - this.currentHead);
   }
-  private gone = false;
-  private reading = false;
-  /** The last read failed: the next failure is not logged again (a database outage would repeat it every tick). */
-  private failing = false;
 
   /**
    * @param head a revision of the context read at or before the feed's creation: the feed reads

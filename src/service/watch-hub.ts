@@ -118,7 +118,6 @@ export class WatchHub implements WatchUseCase {
     return n;
   }
 
-  /** Contexts with at least one open stream. */
   /** The event backlog on this instance: revisions announced but not yet read, plus those queued unsent on each stream. */
   get backlog(): number {
     let n = 0;
@@ -129,6 +128,7 @@ export class WatchHub implements WatchUseCase {
     return n;
   }
 
+  /** Contexts with at least one open stream. */
   get feedCount(): number {
     return this.feeds.size;
   }

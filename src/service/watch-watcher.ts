@@ -52,11 +52,6 @@ export class Watcher {
   private mode: Mode = "pulling";
   private readonly queue: WatchMessage[] = [];
   private queuedRevisions = 0;
-
-  /** Revisions queued on this stream, not yet written. */
-  get queued(): number {
-    return this.queuedRevisions;
-  }
   private pumping = false;
   /** Pushes missed while pulling with a full queue, since the last completed write. */
   private stalled = 0;
@@ -71,6 +66,11 @@ export class Watcher {
 
   /** Resolves when the stream should end with OK; rejects with the error to end it with. */
   readonly done: Promise<void>;
+
+  /** Revisions queued on this stream, not yet written. */
+  get queued(): number {
+    return this.queuedRevisions;
+  }
 
   constructor(
     private readonly source: WatchSource,

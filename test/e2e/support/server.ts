@@ -8,12 +8,6 @@ import { silentLogger, type Logger } from "../../../src/logger.js";
 import { createClient, type PromiseClient } from "../../../src/transport/grpc-client.js";
 import { createGrpcServer, type GrpcServer, type GrpcServerOptions } from "../../../src/transport/server.js";
 
-/**
- * A loaded CI machine must not turn test calls away as overload (DATABASE_QUEUE_TIMEOUT_MS): the
- * tests burst dozens of calls at a small pool. The queue itself is tested in work-queue tests.
- */
-const QUEUE_PATIENCE = { DATABASE_QUEUE_TIMEOUT_MS: "30000" };
-
 export interface TestServerOptions {
   readonly handlers: GrpcServerOptions["handlers"];
   /** Environment overrides, as the process would read them (e.g. SHUTDOWN_GRACE_MS). */
@@ -36,7 +30,7 @@ export interface TestServer {
 }
 
 export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
-  const config = loadConfig({ GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", SHUTDOWN_GRACE_MS: "5000", ...QUEUE_PATIENCE, ...options.env });
+  const config = loadConfig({ GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", SHUTDOWN_GRACE_MS: "5000", ...options.env });
   const server = createGrpcServer({ config, logger: options.logger ?? silentLogger(), handlers: options.handlers });
   const port = await server.start();
   if (!options.notServing) server.setServing(true);
