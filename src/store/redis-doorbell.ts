@@ -210,7 +210,15 @@ export class RedisDoorbell implements Doorbell {
     connection.on("ready", () => {
       if (!this.failing.delete(role)) return;
       this.logger.info({ role, resent: this.unsent.size }, "redis doorbell connection recovered");
-      if (role === "subscriber") this.healthChanged(true);
+      // ioredis emits "ready" before its re-SUBSCRIBE is answered: rings published in between would
+      // be missed by a cache already back to full TTLs. Healthy once our own SUBSCRIBE, queued after
+      // it on the same connection, is answered.
+      if (role === "subscriber") {
+        this.subscriber.subscribe(this.channel).then(
+          () => this.healthChanged(true),
+          (error: unknown) => this.failed(role, error),
+        );
+      }
       if (role === "publisher") this.resend();
     });
   }
