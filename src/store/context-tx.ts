@@ -1,193 +1,83 @@
 /**
- * The ContextTx port (service/ports.ts) on one drizzle transaction: contexts, shared state and
- * its snapshots (SQL in state-queries.ts), events, request keys and participants. Statements fail as AppErrors (toStoreError), so the service's work sees
- * CONTEXT_EXISTS or PARTICIPANT_ALREADY_EXISTS and may decide what to do before the rollback.
+ * The ContextTx port (service/ports.ts) on one SqlTransaction: a write's locked path and the
+ * sweepers'. Its first batch sends BEGIN with the locked base read; finish() sends the change
+ * statement with COMMIT.
  */
-import { and, eq, sql } from "drizzle-orm";
-import type { LockConfig } from "drizzle-orm/pg-core";
-import { AppError } from "../domain/app-error.js";
-import type { Context } from "../domain/context.js";
-import type { ContextEvent } from "../domain/event.js";
-import type { JsonValue } from "../domain/json.js";
 import type { Participant } from "../domain/participant.js";
 import type { SharedState } from "../domain/shared-state.js";
-import type { Clock, ContextTx, RequestKey, StoreCall, StoredResult } from "../service/ports.js";
-import {
-  contextColumnsWithoutState,
-  contextColumnsWithState,
-  contextFromRow,
-  contextInsertValues,
-  contextUpdateValues,
-  eventInsertValues,
-} from "./context-rows.js";
-import type { AppTransaction } from "./executor.js";
-import {
-  deleteParticipantRows,
-  insertParticipantRows,
-  selectExpired,
-  selectLapsed,
-  selectLatestPresence,
-  selectMember,
-  selectParticipant,
-  updateParticipantRow,
-} from "./participant-queries.js";
-import { contextEvents, contexts, requestKeys } from "./schema.js";
-import { toStoreError } from "./sql-errors.js";
-import { compactContextHistory, insertStateSnapshot, writeSharedState } from "./state-queries.js";
+import type { ApplyOutcome, BaseQuery, Clock, ContextChange, ContextTx, LockedBase, RequestKey } from "../service/ports.js";
+import { AppError } from "../domain/app-error.js";
+import { baseFromRow, baseStatement } from "./base-sql.js";
+import { changeOutcome, changeStatement, REQUEST_KEY_TAKEN } from "./change-sql.js";
+import { STORED_RESULT, storedResultParams } from "./context-sql.js";
+import { EXPIRED, LAPSED, LATEST_PRESENCE } from "./participant-sql.js";
+import { participantFromRow } from "./rows.js";
+import type { Row, SqlTransaction } from "./sql-client.js";
+import { sqlStateOf } from "./sql-errors.js";
+import { COMPACT, INSERT_SNAPSHOT, KEEP_ALIVE, snapshotParams } from "./state-sql.js";
+import type { JsonValue } from "../domain/json.js";
 
-/** How long an idempotency key holds: a retry after this does the work again. */
-const REQUEST_KEY_TTL_MS = 24 * 60 * 60 * 1000;
-
-/**
- * The ContextTx port on one drizzle transaction. Each method checks the deadline before its query
- * (statement_timeout was set from the time left when the transaction began, so this keeps a long
- * transaction from running well past it).
- */
 export class PgContextTx implements ContextTx {
   constructor(
-    private readonly tx: AppTransaction,
-    private readonly call: StoreCall,
+    private readonly tx: SqlTransaction,
     private readonly clock: Clock,
+    /** Told of each applied change once it committed (the store's onCommit). */
+    private readonly applied: (change: ContextChange) => void,
   ) {}
 
-  private checkDeadline(): void {
-    if (this.call.deadline !== undefined && Date.now() >= this.call.deadline) {
-      throw new AppError("TIMEOUT", "the deadline passed before the database finished the work");
-    }
+  async lockBase(query: BaseQuery & { readonly skipLocked?: boolean }, request?: RequestKey): Promise<LockedBase> {
+    // The key is read after the lock: a duplicate of this call that held the lock has committed by then.
+    const [baseRows, keyRows] = await this.tx.run([
+      baseStatement(query, query.skipLocked === true ? "skip" : "update"),
+      ...(request === undefined ? [] : [[STORED_RESULT, storedResultParams(request, this.clock.now())] as const]),
+    ]);
+    const key = keyRows?.[0];
+    return {
+      base: baseFromRow(query, baseRows?.[0]),
+      prior: key === undefined ? null : { method: key["method"] as string, result: (key["result"] ?? null) as JsonValue },
+    };
   }
 
-  /** Runs one statement, classifying its failure here so `work` sees an AppError (CONTEXT_EXISTS…). */
-  private async run<T>(statement: () => Promise<T>): Promise<T> {
-    this.checkDeadline();
+  async finish(change: ContextChange): Promise<ApplyOutcome> {
+    let rows: Row[][];
     try {
-      return await statement();
+      rows = await this.tx.commit([changeStatement(change, this.clock.now())]);
     } catch (error) {
-      throw toStoreError(error);
+      if (sqlStateOf(error) === REQUEST_KEY_TAKEN) return { applied: false, reason: "request", prior: null };
+      throw error;
     }
+    const outcome = changeOutcome(change, rows[0]?.[0]);
+    if (outcome.applied) this.applied(change);
+    return outcome;
   }
 
-  async lockContext(
-    contextId: string,
-    options: { readonly skipLocked?: boolean; readonly withState?: boolean } = {},
-  ): Promise<Context | null> {
-    // SKIP LOCKED: a sweeper passes over a context another transaction (a request, or a
-    // sweeper in another instance) holds, rather than queueing behind it.
-    const lock: LockConfig = options.skipLocked === true ? { skipLocked: true } : {};
-    const where = eq(contexts.contextId, contextId);
-    const rows = await this.run(() =>
-      options.withState === true
-        ? this.tx.select(contextColumnsWithState).from(contexts).where(where).for("update", lock)
-        : this.tx.select(contextColumnsWithoutState).from(contexts).where(where).for("update", lock),
-    );
-    const row = rows[0];
-    return row === undefined ? null : contextFromRow(row);
-  }
-
-  async updateSharedState(contextId: string, state: SharedState): Promise<void> {
-    await this.run(() => writeSharedState(this.tx, contextId, state));
+  async keepAlive(contextId: string, lastActivityAt: Date, expiresAt: Date | null): Promise<void> {
+    await this.tx.run([[KEEP_ALIVE, [contextId, lastActivityAt.toISOString(), expiresAt?.toISOString() ?? null]]]);
   }
 
   async saveStateSnapshot(contextId: string, revision: number, state: SharedState): Promise<void> {
-    await this.run(() => insertStateSnapshot(this.tx, { contextId, revision, state, createdAt: this.clock.now() }));
+    await this.tx.run([[INSERT_SNAPSHOT, snapshotParams(contextId, revision, state, this.clock.now())]]);
   }
 
   async compactHistory(contextId: string, upTo: number): Promise<void> {
-    await this.run(() => compactContextHistory(this.tx, contextId, upTo));
-  }
-
-  async insertContext(context: Context & { readonly sharedState: SharedState }): Promise<void> {
-    await this.run(() => this.tx.insert(contexts).values(contextInsertValues(context)));
-  }
-
-  async updateContext(context: Context): Promise<void> {
-    const updated = await this.run(() =>
-      this.tx
-        .update(contexts)
-        .set(contextUpdateValues(context))
-        .where(eq(contexts.contextId, context.contextId))
-        .returning({ contextId: contexts.contextId }),
-    );
+    const [rows] = await this.tx.run([[COMPACT, [contextId, upTo]]]);
     // The caller locked the row first, so it cannot have vanished; say so loudly if it did.
-    if (updated.length === 0) throw AppError.contextNotFound(context.contextId);
-  }
-
-  async deleteContext(contextId: string): Promise<void> {
-    await this.run(() => this.tx.delete(contexts).where(eq(contexts.contextId, contextId)));
-  }
-
-  async appendEvents(events: readonly ContextEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await this.run(() => this.tx.insert(contextEvents).values(events.map(eventInsertValues)));
-  }
-
-  async claimRequest(key: RequestKey): Promise<StoredResult | null> {
-    const now = this.clock.now();
-    const expiredBefore = new Date(now.getTime() - REQUEST_KEY_TTL_MS);
-    // A new key inserts; a key older than the TTL is taken over (its old result dropped). A key
-    // claimed by a transaction still running blocks this insert until that one ends: if it
-    // commits, the conflict path below reads its result; if it rolls back, this claim wins.
-    const claimed = await this.run(() =>
-      this.tx
-        .insert(requestKeys)
-        .values({ principal: key.principal, requestId: key.requestId, method: key.method, result: null, createdAt: now })
-        .onConflictDoUpdate({
-          target: [requestKeys.principal, requestKeys.requestId],
-          set: { method: sql`excluded.method`, result: sql`null`, createdAt: sql`excluded.created_at` },
-          setWhere: sql`${requestKeys.createdAt} < ${expiredBefore.toISOString()}::timestamptz`,
-        })
-        .returning({ principal: requestKeys.principal }),
-    );
-    if (claimed.length > 0) return null;
-    const rows = await this.run(() =>
-      this.tx
-        .select({ method: requestKeys.method, result: requestKeys.result })
-        .from(requestKeys)
-        .where(and(eq(requestKeys.principal, key.principal), eq(requestKeys.requestId, key.requestId))),
-    );
-    const row = rows[0];
-    // ON CONFLICT locked the row, so it is there until this transaction ends.
-    if (row === undefined) throw new AppError("INTERNAL_ERROR", "an idempotency key vanished while locked");
-    return { method: row.method, result: row.result ?? null };
-  }
-
-  async saveRequestResult(key: RequestKey, result: JsonValue): Promise<void> {
-    await this.run(() =>
-      this.tx
-        .update(requestKeys)
-        .set({ result })
-        .where(and(eq(requestKeys.principal, key.principal), eq(requestKeys.requestId, key.requestId))),
-    );
-  }
-
-  async lockParticipant(contextId: string, participantId: string): Promise<Participant | null> {
-    return this.run(() => selectParticipant(this.tx, contextId, participantId, { lock: true }));
-  }
-
-  async findMember(contextId: string, agentId: string): Promise<Participant | null> {
-    return this.run(() => selectMember(this.tx, contextId, agentId));
-  }
-
-  async insertParticipants(participants: readonly Participant[]): Promise<void> {
-    await this.run(() => insertParticipantRows(this.tx, participants));
-  }
-
-  async updateParticipant(participant: Participant): Promise<void> {
-    await this.run(() => updateParticipantRow(this.tx, participant));
-  }
-
-  async deleteParticipants(contextId: string, participantIds: readonly string[]): Promise<void> {
-    await this.run(() => deleteParticipantRows(this.tx, contextId, participantIds));
+    if (Number(rows?.[0]?.["updated"] ?? 0) === 0) throw AppError.contextNotFound(contextId);
   }
 
   async lapsedParticipants(contextId: string, now: Date, limit: number): Promise<Participant[]> {
-    return this.run(() => selectLapsed(this.tx, contextId, now, limit));
+    const [rows] = await this.tx.run([[LAPSED, [contextId, now.toISOString(), limit]]]);
+    return (rows ?? []).map(participantFromRow);
   }
 
   async expiredParticipants(contextId: string, cutoff: Date, limit: number): Promise<Participant[]> {
-    return this.run(() => selectExpired(this.tx, contextId, cutoff, limit));
+    const [rows] = await this.tx.run([[EXPIRED, [contextId, cutoff.toISOString(), limit]]]);
+    return (rows ?? []).map(participantFromRow);
   }
 
   async latestPresence(contextId: string, now: Date): Promise<Date | null> {
-    return this.run(() => selectLatestPresence(this.tx, contextId, now));
+    const [rows] = await this.tx.run([[LATEST_PRESENCE, [contextId, now.toISOString()]]]);
+    const latest = rows?.[0]?.["latest"];
+    return latest === null || latest === undefined ? null : new Date(Number(latest));
   }
 }

@@ -20,6 +20,7 @@ import type { Logger } from "../logger.js";
 import { primaryPosition, ReadReplicas, replicaProbe, type ReplicaTarget } from "./read-replicas.js";
 import { traceQueries } from "./query-tracing.js";
 import * as schema from "./schema.js";
+import { PgliteSqlClient, PostgresSqlClient, type SqlClient } from "./sql-client.js";
 
 /** The one drizzle type both drivers fit; stores are written against it. */
 export type AppDatabase = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -27,12 +28,15 @@ export type AppDatabase = PgDatabase<PgQueryResultHKT, typeof schema>;
 /** An open, migrated database. */
 export interface Database {
   readonly kind: "postgres" | "pglite";
+  /** What the store's own statements run on (sql-client.ts): every call's reads and writes. */
+  readonly sql: SqlClient;
+  /** drizzle on the same connections: the migrations, the sweepers' candidate queries and tests. */
   readonly db: AppDatabase;
   /**
    * The read replicas (DATABASE_READ_URL) on Postgres, when any are configured: reads marked
    * replicaOk go through it. Readiness and every write ignore them.
    */
-  readonly replicas?: ReadReplicas<AppDatabase> | undefined;
+  readonly replicas?: ReadReplicas<SqlClient> | undefined;
   /** Resolves when the database answers a trivial query (readiness checks). */
   ping(): Promise<void>;
   /** Closes the connections (postgres.js waits a few seconds for running queries). */
@@ -152,6 +156,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   const replicas = await openReplicas(url, options);
   return {
     kind: "postgres",
+    sql: new PostgresSqlClient(client),
     db,
     replicas,
     ping: async () => {
@@ -171,7 +176,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
  * probes. The first probe round is awaited, so reads use the replicas from the start; a replica
  * down at start-up only logs a warning and joins when it answers.
  */
-async function openReplicas(primaryUrl: string, options: DatabaseOptions): Promise<ReadReplicas<AppDatabase> | undefined> {
+async function openReplicas(primaryUrl: string, options: DatabaseOptions): Promise<ReadReplicas<SqlClient> | undefined> {
   const urls = options.readUrls ?? [];
   if (urls.length === 0) return undefined;
   const poolMax = Math.max(2, Math.ceil(options.poolMax / 2));
@@ -186,7 +191,7 @@ async function openReplicas(primaryUrl: string, options: DatabaseOptions): Promi
       connection: { application_name: `${APPLICATION_NAME} lag-probe`, statement_timeout: REPLICA_CONNECT_TIMEOUT_SECONDS * 1000 },
     });
   const primaryProbe = probeConnection(primaryUrl);
-  const targets = urls.map((url): ReplicaTarget<AppDatabase> => {
+  const targets = urls.map((url): ReplicaTarget<SqlClient> => {
     const client = postgres(url, {
       max: poolMax,
       onnotice: () => {},
@@ -196,7 +201,7 @@ async function openReplicas(primaryUrl: string, options: DatabaseOptions): Promi
     const probe = probeConnection(url);
     return {
       name: describeUrl(url),
-      handle: drizzlePostgres({ client: traceQueries(client, options.queryTracer), schema }),
+      handle: new PostgresSqlClient(traceQueries(client, options.queryTracer)),
       probe: replicaProbe(probe),
       close: async () => {
         await Promise.all([client.end({ timeout: 5 }), probe.end({ timeout: 1 })]);
@@ -252,6 +257,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   maintenance.unref();
   return {
     kind: "pglite",
+    sql: new PgliteSqlClient(client),
     db,
     ping: async () => {
       await db.execute(sql`select 1`);

@@ -65,6 +65,11 @@ function findCoded(error: unknown): Coded | undefined {
   return undefined;
 }
 
+/** The SQLSTATE (or connection code) of a database failure, wherever in its cause chain it is. */
+export function sqlStateOf(error: unknown): string | undefined {
+  return findCoded(error)?.code;
+}
+
 function isStorageUnavailable(code: string): boolean {
   if (CONNECTION_CODES.has(code)) return true;
   if (!SQLSTATE.test(code)) return false;
