@@ -6,14 +6,17 @@
  * that outlives a lagging replica's answer would break read-your-writes.
  *
  * Invalidation: commits arrive through `committed()` (the app calls it from the store's onCommit);
- * writes that change what a read returns without a new revision — a lease renewal, a participant
- * renewed by someone else, a compaction — touch the context after they commit.
+ * writes that change what a read returns without a new revision — a lease renewal, a compaction,
+ * a context kept alive by the sweeper — touch the context after they commit.
  */
 import { contextFromJson, participantFromJson, participantsFromJson } from "../domain/context-codec.js";
 import type { Context } from "../domain/context.js";
 import type { JsonObject } from "../domain/json.js";
 import type { Participant } from "../domain/participant.js";
 import type {
+  ApplyOutcome,
+  BaseQuery,
+  ContextChange,
   ContextListQuery,
   ContextListResult,
   ContextStore,
@@ -21,9 +24,13 @@ import type {
   LeaseRenewal,
   ParticipantListQuery,
   ParticipantListResult,
+  RequestKey,
+  StateHistory,
   StatisticsGroup,
   StoreCall,
+  StoredResult,
   SweepCandidates,
+  WriteBase,
 } from "./ports.js";
 import type { CachedRead, ReadCache } from "./read-cache.js";
 
@@ -39,38 +46,27 @@ export function contextViewKeys(contextId: string): readonly string[] {
   return [`c:${contextId}:basic`, `c:${contextId}:full`];
 }
 
-/** The ContextTx methods that write, and how each names the context it writes. */
-const WRITES: Readonly<Record<string, (args: readonly unknown[]) => string>> = {
-  updateSharedState: (a) => a[0] as string,
-  compactHistory: (a) => a[0] as string,
-  updateContext: (a) => (a[0] as Context).contextId,
-  deleteContext: (a) => a[0] as string,
-  updateParticipant: (a) => (a[0] as Participant).contextId,
-  deleteParticipants: (a) => a[0] as string,
-  insertParticipants: (a) => (a[0] as readonly Participant[])[0]?.contextId ?? "",
-};
-
-/** `tx`, noting the contexts it wrote and those it made a revision of (appended events for). */
-function noting(tx: ContextTx, written: Set<string>, revised: Set<string>): ContextTx {
-  return new Proxy(tx, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property);
-      if (typeof value !== "function") return value;
-      const method = value as (...args: unknown[]) => unknown;
-      if (property === "appendEvents") {
-        return (events: Parameters<ContextTx["appendEvents"]>[0]) => {
-          for (const e of events) revised.add(e.contextId);
-          return method.call(target, events);
-        };
-      }
-      const scopeOf = typeof property === "string" ? WRITES[property] : undefined;
-      if (scopeOf === undefined) return method.bind(target);
-      return (...args: unknown[]) => {
-        written.add(scopeOf(args));
-        return method.apply(target, args);
-      };
+/**
+ * `tx`, noting the contexts whose reads it changed without a revision (a compaction, a context kept
+ * alive): they are touched once it committed. Changes it finishes are revisions: committed() hears them.
+ */
+function noting(tx: ContextTx, touched: Set<string>): ContextTx {
+  return {
+    lockBase: (query, request) => tx.lockBase(query, request),
+    finish: (change) => tx.finish(change),
+    keepAlive: async (contextId, lastActivityAt, expiresAt) => {
+      touched.add(contextId);
+      await tx.keepAlive(contextId, lastActivityAt, expiresAt);
     },
-  });
+    saveStateSnapshot: (contextId, revision, state) => tx.saveStateSnapshot(contextId, revision, state),
+    compactHistory: async (contextId, upTo) => {
+      touched.add(contextId);
+      await tx.compactHistory(contextId, upTo);
+    },
+    lapsedParticipants: (contextId, now, limit) => tx.lapsedParticipants(contextId, now, limit),
+    expiredParticipants: (contextId, cutoff, limit) => tx.expiredParticipants(contextId, cutoff, limit),
+    latestPresence: (contextId, now) => tx.latestPresence(contextId, now),
+  };
 }
 
 function stableJson(value: unknown): string {
@@ -101,16 +97,33 @@ export class CachedContextStore implements ContextStore {
   }
 
   async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
-    let written = new Set<string>();
-    let revised = new Set<string>();
-    const result = await this.store.transaction(call, (tx) => {
-      written = new Set(); // per attempt: only the attempt that committed counts
-      revised = new Set();
-      return work(noting(tx, written, revised));
-    });
-    // Revisions reach the cache through committed(); the rest changed what reads return all the same.
-    for (const contextId of written) if (contextId !== "" && !revised.has(contextId)) await this.cache.touch(contextId);
+    const touched = new Set<string>();
+    const result = await this.store.transaction(primary(call), (tx) => work(noting(tx, touched)));
+    for (const contextId of touched) await this.cache.touch(contextId);
     return result;
+  }
+
+  // A write's base decides it, so it is read from the primary; the change reaches the cache through
+  // committed() (the store's onCommit), before the write answers.
+
+  loadBase(call: StoreCall, query: BaseQuery): Promise<WriteBase | null> {
+    return this.store.loadBase(primary(call), query);
+  }
+
+  apply(call: StoreCall, change: ContextChange): Promise<ApplyOutcome> {
+    return this.store.apply(call, change);
+  }
+
+  applyAll(call: StoreCall, changes: readonly ContextChange[]): Promise<ApplyOutcome[]> {
+    return this.store.applyAll(call, changes);
+  }
+
+  storedResult(call: StoreCall, key: RequestKey): Promise<StoredResult | null> {
+    return this.store.storedResult(primary(call), key);
+  }
+
+  stateHistory(call: StoreCall, contextId: string, revision: number): Promise<StateHistory | null> {
+    return this.store.stateHistory(call, contextId, revision);
   }
 
   getContext(call: StoreCall, contextId: string, options: { readonly withState: boolean }): Promise<Context | null> {
@@ -179,14 +192,6 @@ export class CachedContextStore implements ContextStore {
 
   listEvents(...args: Parameters<ContextStore["listEvents"]>): ReturnType<ContextStore["listEvents"]> {
     return this.store.listEvents(...args);
-  }
-
-  stateSnapshotAtOrBefore(...args: Parameters<ContextStore["stateSnapshotAtOrBefore"]>): ReturnType<ContextStore["stateSnapshotAtOrBefore"]> {
-    return this.store.stateSnapshotAtOrBefore(...args);
-  }
-
-  stateChangesBetween(...args: Parameters<ContextStore["stateChangesBetween"]>): ReturnType<ContextStore["stateChangesBetween"]> {
-    return this.store.stateChangesBetween(...args);
   }
 
   heads(...args: Parameters<ContextStore["heads"]>): ReturnType<ContextStore["heads"]> {

@@ -1,14 +1,14 @@
 /**
- * How every use case writes a change: check expected_revision, move the context to its next
- * revision, and append that revision's events — all inside the caller's transaction, after it
- * locked the context row. One place, so every kind of change is stamped the same way.
+ * How every use case describes a change: check expected_revision, move the context to its next
+ * revision, and stamp that revision's events — decided on a base (writes.ts), written in one
+ * statement. One place, so every kind of change is stamped the same way.
  */
 import { randomUUID } from "node:crypto";
 import { AppError } from "../domain/app-error.js";
 import { expiryOf, type Context } from "../domain/context.js";
 import type { ContextEvent, ContextEventType, EventPayload } from "../domain/event.js";
 import type { Participant } from "../domain/participant.js";
-import type { ContextTx } from "./ports.js";
+import type { ContextChange, WriteBase } from "./ports.js";
 
 /** The actor of changes nobody asked for: lease expiry, context expiry, cleanup. */
 export const SYSTEM_ACTOR = "system";
@@ -63,9 +63,14 @@ export function eventsOf(
   }));
 }
 
-/** Writes the context at its new revision and that revision's events. */
-export async function commit(tx: ContextTx, next: Context, events: readonly ContextEvent[]): Promise<Context> {
-  await tx.updateContext(next);
-  await tx.appendEvents(events);
-  return next;
+/** The participant rows a change writes besides the context's. */
+export interface RowChanges {
+  readonly inserted?: readonly Participant[];
+  readonly updated?: readonly Participant[];
+  readonly deleted?: readonly string[];
+}
+
+/** The change moving `base`'s context to `next` (null: deleting it) with `events`, decided on `base`. */
+export function changeOf(base: WriteBase, next: Context | null, events: readonly ContextEvent[], rows: RowChanges = {}): ContextChange {
+  return { contextId: base.context.contextId, baseRevision: base.context.revision, base, context: next, events, ...rows };
 }

@@ -25,12 +25,14 @@ import { authorize, type Permission } from "../domain/permissions.js";
 import { deletableWithoutForce, transition, type TransitionTarget } from "../domain/state-machine.js";
 import { foldStatistics, type ContextStatistics } from "../domain/statistics.js";
 import { Violations } from "../domain/validation.js";
-import { memberOf, readableContext } from "./access.js";
+import { readableContext } from "./access.js";
 import { replicaCall, storeCall, type Caller } from "./caller.js";
-import { priorResult, requestKeyOf } from "./idempotency.js";
-import { checkRevision, commit, contextPayload, eventsOf, nextRevision } from "./changes.js";
+import { requestKeyOf } from "./idempotency.js";
+import { changeOf, checkRevision, contextPayload, eventsOf, nextRevision } from "./changes.js";
 import { revisionCompacted } from "./state-history.js";
-import type { Clock, ContextStore, ContextTx } from "./ports.js";
+import type { ApplyOutcome, Clock, ContextChange, ContextStore, StoreCall, WriteBase } from "./ports.js";
+import { memberIn } from "./write-base.js";
+import { replayed, Writes, type Decision } from "./writes.js";
 
 export type { Caller, ContextFilterInput, ContextStatistics };
 
@@ -70,26 +72,30 @@ export interface ContextServiceOptions {
   readonly sharedStateMaxBytes: number;
 }
 
+const CREATE = "CreateContext";
+
 export class ContextService {
+  private readonly writes: Writes;
+
   constructor(
     private readonly store: ContextStore,
     private readonly clock: Clock,
     private readonly options: ContextServiceOptions = { sharedStateMaxBytes: LIMITS.sharedStateBytes },
-  ) {}
-
-  async create(caller: Caller, input: CreateContextInput): Promise<Context> {
-    const valid = validateCreate(input, "", this.options.sharedStateMaxBytes);
-    return this.store.transaction(storeCall(caller), (tx) => this.createIn(tx, caller, valid, "CreateContext"));
+    writes?: Writes,
+  ) {
+    this.writes = writes ?? new Writes(store, clock);
   }
 
-  /** All or nothing: one transaction; any failure rolls every creation back. */
+  /** One statement: the context, its first state snapshot, its event and the request key together. */
+  async create(caller: Caller, input: CreateContextInput): Promise<Context> {
+    const [created] = await this.createAll(caller, [validateCreate(input, "", this.options.sharedStateMaxBytes)]);
+    if (created === undefined) throw new Error("a create of one context returned none");
+    return created;
+  }
+
+  /** All or nothing: one transaction, its statements sent together; any failure rolls every creation back. */
   async batchCreate(caller: Caller, inputs: readonly CreateContextInput[]): Promise<Context[]> {
-    const valid = validateBatchCreate(inputs, this.options.sharedStateMaxBytes);
-    return this.store.transaction(storeCall(caller), async (tx) => {
-      const created: Context[] = [];
-      for (const item of valid) created.push(await this.createIn(tx, caller, item, "CreateContext"));
-      return created;
-    });
+    return this.createAll(caller, validateBatchCreate(inputs, this.options.sharedStateMaxBytes));
   }
 
   async get(caller: Caller, contextId: string, view: string | undefined): Promise<{ context: Context; participants: readonly Participant[] }> {
@@ -109,7 +115,8 @@ export class ContextService {
     input: { contextId: string; patch: ContextSpecInput; updateMask: readonly string[]; expectedRevision: number },
   ): Promise<Context> {
     this.checkTarget(input.contextId, input.expectedRevision);
-    return this.mutate(caller, input.contextId, "WRITE", async (tx, current, now, member) => {
+    return this.mutate(caller, input.contextId, "WRITE", (base, member, now) => {
+      const current = base.context;
       const { spec, touchesAccessControl } = validateUpdate(current, input.patch, input.updateMask);
       if (touchesAccessControl) authorize(caller.principal, current, member, "ADMIN");
       checkRevision(current, input.expectedRevision);
@@ -121,13 +128,14 @@ export class ContextService {
         ...spec,
         accessControl: { ...spec.accessControl, owner: current.accessControl.owner },
       };
-      return this.change(tx, caller, nextRevision(next, now), "CONTEXT_UPDATED", "");
+      return this.change(base, caller, nextRevision(next, now), "CONTEXT_UPDATED", "");
     });
   }
 
   async delete(caller: Caller, input: { contextId: string; expectedRevision: number; force: boolean }): Promise<void> {
     this.checkTarget(input.contextId, input.expectedRevision);
-    await this.mutate(caller, input.contextId, "DELETE", async (tx, current, now) => {
+    await this.mutate(caller, input.contextId, "DELETE", (base, _member, now): Decision<null> => {
+      const current = base.context;
       checkRevision(current, input.expectedRevision);
       if (!input.force && !deletableWithoutForce(current.status)) {
         throw new AppError(
@@ -136,10 +144,9 @@ export class ContextService {
           { metadata: { status: current.status } },
         );
       }
-      await tx.deleteContext(current.contextId);
       const gone = nextRevision(current, now);
-      await tx.appendEvents(eventsOf(gone, "CONTEXT_DELETED", [contextPayload(gone)], caller.principal, input.force ? "forced" : ""));
-      return current;
+      const events = eventsOf(gone, "CONTEXT_DELETED", [contextPayload(gone)], caller.principal, input.force ? "forced" : "");
+      return { change: changeOf(base, null, events), answer: () => null };
     });
   }
 
@@ -172,11 +179,12 @@ export class ContextService {
     input: { contextId: string; target: TransitionInput; expectedRevision: number; reason: string },
   ): Promise<Context> {
     const target = this.checkTransition(input);
-    return this.mutate(caller, input.contextId, "WRITE", async (tx, current, now) => {
+    return this.mutate(caller, input.contextId, "WRITE", (base, _member, now) => {
+      const current = base.context;
       checkRevision(current, input.expectedRevision);
       const position = transition(current, target);
       const terminatedAt = position.status === "TERMINATED" ? now : current.terminatedAt;
-      return this.change(tx, caller, nextRevision({ ...current, ...position, terminatedAt }, now), "CONTEXT_STATUS_CHANGED", input.reason);
+      return this.change(base, caller, nextRevision({ ...current, ...position, terminatedAt }, now), "CONTEXT_STATUS_CHANGED", input.reason);
     });
   }
 
@@ -215,11 +223,29 @@ export class ContextService {
     };
   }
 
-  private async createIn(tx: ContextTx, caller: Caller, valid: ValidCreate, method: string): Promise<Context> {
-    const key = requestKeyOf(caller, valid.requestId, method);
-    const prior = await priorResult(tx, key);
-    if (prior) return contextFromJson(prior.result as JsonObject);
+  /** Creates the contexts: one statement for one, one transaction sent in one round trip for a batch. */
+  private async createAll(caller: Caller, valid: readonly ValidCreate[]): Promise<Context[]> {
     const now = this.clock.now();
+    const changes = valid.map((item) => this.creation(caller, item, now));
+    const call = storeCall(caller);
+    const [single] = changes;
+    const outcomes = changes.length === 1 && single !== undefined ? [await this.store.apply(call, single)] : await this.store.applyAll(call, changes);
+    return Promise.all(outcomes.map((outcome, i) => this.created(call, changes[i]!, outcome)));
+  }
+
+  /** A create's answer: the context as stored, or what the first call with its request key saved. */
+  private async created(call: StoreCall, change: ContextChange, outcome: ApplyOutcome): Promise<Context> {
+    if (outcome.applied && outcome.context !== null) return outcome.context;
+    const key = change.request?.key;
+    // A batch aborted by another item's key (taken by a concurrent call) reaches here too.
+    const prior = key === undefined ? null : outcome.applied === false && outcome.reason === "request" && outcome.prior !== null ? outcome.prior : await this.store.storedResult(call, key);
+    if (key === undefined || prior === null) {
+      throw new AppError("SERVICE_UNAVAILABLE", "another call with the same request_id was in progress; retry", { retryDelayMs: 100 });
+    }
+    return replayed(prior, key, (result) => contextFromJson(result as JsonObject));
+  }
+
+  private creation(caller: Caller, valid: ValidCreate, now: Date): ContextChange {
     const { spec, sharedState } = valid;
     const context = {
       ...spec,
@@ -227,7 +253,6 @@ export class ContextService {
       status: "ACTIVE",
       lifecycleStage: "PLANNING",
       accessControl: { ...spec.accessControl, owner: caller.principal },
-      sharedState,
       participantCount: 0,
       sessionCount: 0,
       revision: 1,
@@ -237,35 +262,41 @@ export class ContextService {
       expiresAt: expiryOf(spec.configuration, now),
       terminatedAt: null,
       compactRevision: 0,
+      // The first state snapshot, the base every replay starts from until compaction stores newer ones.
       stateSnapshotRevision: 1,
     } as const;
-    await tx.insertContext(context);
-    // The base every replay of this context's state starts from, until compaction stores newer ones.
-    await tx.saveStateSnapshot(context.contextId, 1, sharedState);
-    const created = withoutState(context);
-    await tx.appendEvents(eventsOf(created, "CONTEXT_CREATED", [contextPayload(created)], caller.principal, ""));
-    if (key) await tx.saveRequestResult(key, contextToJson(created));
-    return created;
+    const key = requestKeyOf(caller, valid.requestId, CREATE);
+    return {
+      contextId: context.contextId,
+      baseRevision: 0,
+      context,
+      sharedState,
+      snapshot: true,
+      events: eventsOf(context, "CONTEXT_CREATED", [contextPayload(context)], caller.principal, ""),
+      ...(key === undefined ? {} : { request: { key, result: contextToJson(context) } }),
+    };
   }
 
-  /** Locks the context, checks `permission` (with the caller's membership), and runs `change` in the same transaction. */
+  /** A write to the context with `permission` checked first, on the base (with the caller's membership). */
   private mutate<T>(
     caller: Caller,
     contextId: string,
     permission: Permission,
-    change: (tx: ContextTx, current: Context, now: Date, member: Participant | null) => Promise<T>,
+    decide: (base: WriteBase, member: Participant | null, now: Date) => Decision<T>,
   ): Promise<T> {
-    return this.store.transaction(storeCall(caller), async (tx) => {
-      const current = await tx.lockContext(contextId);
-      if (current === null) throw AppError.contextNotFound(contextId);
-      const member = await memberOf(tx, current, caller.principal);
-      authorize(caller.principal, current, member, permission);
-      return change(tx, current, this.clock.now(), member);
+    return this.writes.write(storeCall(caller), {
+      query: { contextId, withState: false, agents: [caller.principal] },
+      decide: (base, now) => {
+        const member = memberIn(base, caller.principal) ?? null;
+        authorize(caller.principal, base.context, member, permission);
+        return decide(base, member, now);
+      },
     });
   }
 
-  private change(tx: ContextTx, caller: Caller, next: Context, type: "CONTEXT_UPDATED" | "CONTEXT_STATUS_CHANGED", reason: string): Promise<Context> {
-    return commit(tx, next, eventsOf(next, type, [contextPayload(next)], caller.principal, reason));
+  private change(base: WriteBase, caller: Caller, next: Context, type: "CONTEXT_UPDATED" | "CONTEXT_STATUS_CHANGED", reason: string): Decision<Context> {
+    const events = eventsOf(next, type, [contextPayload(next)], caller.principal, reason);
+    return { change: changeOf(base, next, events), answer: (stored) => stored.context ?? next };
   }
 
   private checkTarget(contextId: string, expectedRevision: number): void {

@@ -23,11 +23,13 @@ import {
 import type { Participant, PresencePolicy } from "../domain/participant.js";
 import { authorize, forbidden, permissionsOf } from "../domain/permissions.js";
 import { Violations } from "../domain/validation.js";
-import { memberOf, readableContext } from "./access.js";
+import { readableContext } from "./access.js";
 import { replicaCall, storeCall, type Caller } from "./caller.js";
-import { priorResult, requestKeyOf } from "./idempotency.js";
-import { checkRevision, commit, eventsOf, nextRevision, participantPayload } from "./changes.js";
-import type { Clock, ContextStore, ContextTx } from "./ports.js";
+import { requestKeyOf } from "./idempotency.js";
+import { changeOf, checkRevision, eventsOf, nextRevision, participantPayload } from "./changes.js";
+import type { Clock, ContextStore, WriteBase } from "./ports.js";
+import { memberIn, participantIn } from "./write-base.js";
+import { Writes, type Decision } from "./writes.js";
 
 export type { ParticipantFilterInput, ParticipantInput };
 
@@ -72,12 +74,20 @@ function checkRequirements(context: Context, roles: readonly string[], capabilit
   }
 }
 
+/** Heartbeats that find their participant renewed or lapsed by someone else meanwhile try again this often. */
+const RENEW_ATTEMPTS = 3;
+
 export class ParticipantService {
+  private readonly writes: Writes;
+
   constructor(
     private readonly store: ContextStore,
     private readonly clock: Clock,
     private readonly presence: PresencePolicy,
-  ) {}
+    writes?: Writes,
+  ) {
+    this.writes = writes ?? new Writes(store, clock);
+  }
 
   async add(caller: Caller, input: { contextId: string; participant: ParticipantInput; requestId: string }): Promise<Participant> {
     const [added] = await this.join(caller, validateAdd(input), "AddParticipant");
@@ -104,8 +114,8 @@ export class ParticipantService {
     input: { contextId: string; participantId: string; patch: ParticipantInput; updateMask: readonly string[]; expectedRevision: number },
   ): Promise<Participant> {
     checkIds(input.contextId, input.participantId, input.expectedRevision);
-    return this.withParticipant(caller, input.contextId, input.participantId, async (tx, context, current, now) => {
-      const member = await memberOf(tx, context, caller.principal);
+    return this.withParticipant(caller, input.contextId, input.participantId, (base, current, member, now) => {
+      const context = base.context;
       const { fields, touchesRoles } = validateParticipantUpdate(current, input.patch, input.updateMask);
       // Anyone may change its own name, capabilities and metadata; roles are the managers' call.
       if (current.agentId !== caller.principal || touchesRoles) authorize(caller.principal, context, member, "MANAGE_PARTICIPANTS");
@@ -113,10 +123,9 @@ export class ParticipantService {
       const roles = effectiveRoles(context, fields.roles);
       checkRequirements(context, roles, fields.capabilities, current.agentId);
       const next: Participant = { ...current, ...fields, roles, lastActivityAt: now };
-      await tx.updateParticipant(next);
       const revised = nextRevision(context, now);
-      await commit(tx, revised, eventsOf(revised, "PARTICIPANT_UPDATED", [participantPayload(next)], caller.principal, ""));
-      return next;
+      const events = eventsOf(revised, "PARTICIPANT_UPDATED", [participantPayload(next)], caller.principal, "");
+      return { change: changeOf(base, revised, events, { updated: [next] }), answer: (stored) => stored.updated[0] ?? next };
     });
   }
 
@@ -125,13 +134,12 @@ export class ParticipantService {
     const v = new Violations();
     v.text("reason", input.reason, { max: LIMITS.reasonChars, multiline: true });
     v.throwIfAny();
-    await this.withParticipant(caller, input.contextId, input.participantId, async (tx, context, current, now) => {
-      if (current.agentId !== caller.principal) {
-        authorize(caller.principal, context, await memberOf(tx, context, caller.principal), "MANAGE_PARTICIPANTS");
-      }
-      await tx.deleteParticipants(context.contextId, [current.participantId]);
+    await this.withParticipant(caller, input.contextId, input.participantId, (base, current, member, now): Decision<null> => {
+      const context = base.context;
+      if (current.agentId !== caller.principal) authorize(caller.principal, context, member, "MANAGE_PARTICIPANTS");
       const revised = nextRevision({ ...context, participantCount: context.participantCount - 1 }, now);
-      await commit(tx, revised, eventsOf(revised, "PARTICIPANT_LEFT", [participantPayload(current)], caller.principal, input.reason));
+      const events = eventsOf(revised, "PARTICIPANT_LEFT", [participantPayload(current)], caller.principal, input.reason);
+      return { change: changeOf(base, revised, events, { deleted: [current.participantId] }), answer: () => null };
     });
   }
 
@@ -164,62 +172,72 @@ export class ParticipantService {
 
   /**
    * Renews a presence lease. The common case — an ACTIVE participant renewing itself — is one
-   * UPDATE without the context lock; anything else (INACTIVE, someone else's) takes the locked path.
+   * UPDATE without the context; a participant coming back from INACTIVE is a revision, and a
+   * manager renewing someone else's lease is checked against the context first.
    */
   async heartbeat(caller: Caller, input: { contextId: string; participantId: string }): Promise<Participant> {
     checkIds(input.contextId, input.participantId);
-    const now = this.clock.now();
-    const leaseExpiresAt = new Date(now.getTime() + this.presence.ttlMs);
-    const renewed = await this.store.renewLease(storeCall(caller), { ...input, agentId: caller.principal, now, leaseExpiresAt });
-    if (renewed !== null) return renewed;
-    return this.withParticipant(caller, input.contextId, input.participantId, async (tx, context, current) => {
-      if (current.agentId !== caller.principal) {
-        authorize(caller.principal, context, await memberOf(tx, context, caller.principal), "MANAGE_PARTICIPANTS");
+    const call = storeCall(caller);
+    for (let attempt = 1; ; attempt++) {
+      const now = this.clock.now();
+      const leaseExpiresAt = new Date(now.getTime() + this.presence.ttlMs);
+      const renewal = { ...input, now, leaseExpiresAt };
+      const renewed = await this.store.renewLease(call, { ...renewal, agentId: caller.principal });
+      if (renewed !== null) return renewed;
+      const outcome = await this.withParticipant(caller, input.contextId, input.participantId, (base, current, member): Decision<Participant | null> => {
+        if (current.agentId !== caller.principal) authorize(caller.principal, base.context, member, "MANAGE_PARTICIPANTS");
+        // ACTIVE: renewing a current lease is not a revision (renewed below, as anyone's).
+        if (current.status === "ACTIVE") return { unchanged: null };
+        // Coming back is a presence change: a revision, like going away was.
+        const next: Participant = { ...current, status: "ACTIVE", inactiveSince: null, lastActivityAt: now, leaseExpiresAt };
+        const revised = nextRevision(base.context, now);
+        const events = eventsOf(revised, "PARTICIPANT_UPDATED", [participantPayload(next)], caller.principal, "present");
+        return { change: changeOf(base, revised, events, { updated: [next] }), answer: (stored) => stored.updated[0] ?? next };
+      });
+      if (outcome !== null) return outcome;
+      const managed = await this.store.renewLease(call, renewal);
+      if (managed !== null) return managed;
+      // It lapsed between the check and the renewal: check again.
+      if (attempt >= RENEW_ATTEMPTS) {
+        throw new AppError("SERVICE_UNAVAILABLE", `participant ${input.participantId} changed while its lease was renewed; retry`, { retryDelayMs: 100 });
       }
-      const next: Participant = { ...current, status: "ACTIVE", inactiveSince: null, lastActivityAt: now, leaseExpiresAt };
-      await tx.updateParticipant(next);
-      if (current.status === "ACTIVE") return next;
-      // Coming back is a presence change: a revision, like going away was.
-      const revised = nextRevision(context, now);
-      await commit(tx, revised, eventsOf(revised, "PARTICIPANT_UPDATED", [participantPayload(next)], caller.principal, "present"));
-      return next;
-    });
+    }
   }
 
   private join(caller: Caller, valid: ValidAdd, method: string): Promise<Participant[]> {
-    return this.store.transaction(storeCall(caller), async (tx) => {
-      const key = requestKeyOf(caller, valid.requestId, method);
-      const prior = await priorResult(tx, key);
-      if (prior) return participantsFromJson(prior.result as JsonObject);
-      const context = await tx.lockContext(valid.contextId);
-      if (context === null) throw AppError.contextNotFound(valid.contextId);
-      await this.authorizeJoin(tx, caller, context, valid.drafts);
-      if (context.status !== "ACTIVE") {
-        throw new AppError("INVALID_STATE_TRANSITION", `context ${context.contextId} is ${context.status}: participants join ACTIVE contexts only`, {
-          metadata: { status: context.status },
-        });
-      }
-      for (const draft of valid.drafts) {
-        checkRequirements(context, effectiveRoles(context, draft.roles), draft.capabilities, draft.agentId);
-        if ((await tx.findMember(context.contextId, draft.agentId)) !== null) {
-          throw new AppError("PARTICIPANT_ALREADY_EXISTS", `agent ${draft.agentId} is already a participant of context ${context.contextId}`, {
-            metadata: { agent_id: draft.agentId, context_id: context.contextId },
+    const key = requestKeyOf(caller, valid.requestId, method);
+    return this.writes.write(storeCall(caller), {
+      query: { contextId: valid.contextId, withState: false, agents: [caller.principal, ...valid.drafts.map((d) => d.agentId)] },
+      ...(key === undefined ? {} : { request: key }),
+      replay: (result) => participantsFromJson(result as JsonObject),
+      decide: (base, now) => {
+        const context = base.context;
+        this.authorizeJoin(caller, context, memberIn(base, caller.principal) ?? null, valid.drafts);
+        if (context.status !== "ACTIVE") {
+          throw new AppError("INVALID_STATE_TRANSITION", `context ${context.contextId} is ${context.status}: participants join ACTIVE contexts only`, {
+            metadata: { status: context.status },
           });
         }
-      }
-      const free = context.configuration.maxParticipants - context.participantCount;
-      if (valid.drafts.length > free) {
-        throw new AppError("CONTEXT_FULL", `context ${context.contextId} has ${Math.max(free, 0)} free places, ${valid.drafts.length} asked`, {
-          metadata: { max_participants: String(context.configuration.maxParticipants), participant_count: String(context.participantCount) },
-        });
-      }
-      const now = this.clock.now();
-      const joined = valid.drafts.map((draft) => this.newParticipant(context, draft, now));
-      await tx.insertParticipants(joined);
-      const revised = nextRevision({ ...context, participantCount: context.participantCount + joined.length }, now);
-      await commit(tx, revised, eventsOf(revised, "PARTICIPANT_JOINED", joined.map(participantPayload), caller.principal, ""));
-      if (key) await tx.saveRequestResult(key, toJson(joined));
-      return joined;
+        for (const draft of valid.drafts) {
+          checkRequirements(context, effectiveRoles(context, draft.roles), draft.capabilities, draft.agentId);
+          if (memberIn(base, draft.agentId)) {
+            throw new AppError("PARTICIPANT_ALREADY_EXISTS", `agent ${draft.agentId} is already a participant of context ${context.contextId}`, {
+              metadata: { agent_id: draft.agentId, context_id: context.contextId },
+            });
+          }
+        }
+        const free = context.configuration.maxParticipants - context.participantCount;
+        if (valid.drafts.length > free) {
+          throw new AppError("CONTEXT_FULL", `context ${context.contextId} has ${Math.max(free, 0)} free places, ${valid.drafts.length} asked`, {
+            metadata: { max_participants: String(context.configuration.maxParticipants), participant_count: String(context.participantCount) },
+          });
+        }
+        const joined = valid.drafts.map((draft) => this.newParticipant(context, draft, now));
+        const revised = nextRevision({ ...context, participantCount: context.participantCount + joined.length }, now);
+        const events = eventsOf(revised, "PARTICIPANT_JOINED", joined.map(participantPayload), caller.principal, "");
+        const change = changeOf(base, revised, events, { inserted: joined });
+        return { change: key === undefined ? change : { ...change, request: { key, result: toJson(joined) } }, answer: () => joined };
+      },
     });
   }
 
@@ -227,8 +245,7 @@ export class ParticipantService {
    * Adding others needs MANAGE_PARTICIPANTS. With join_policy OPEN a caller may add itself, but
    * only with the default role: choosing its own roles would let anyone make itself admin.
    */
-  private async authorizeJoin(tx: ContextTx, caller: Caller, context: Context, drafts: readonly ParticipantDraft[]): Promise<void> {
-    const member = await memberOf(tx, context, caller.principal);
+  private authorizeJoin(caller: Caller, context: Context, member: Participant | null, drafts: readonly ParticipantDraft[]): void {
     if (permissionsOf(caller.principal, context, member).has("MANAGE_PARTICIPANTS")) return;
     const { defaultRole, joinPolicy } = context.accessControl;
     const selfJoin =
@@ -258,23 +275,25 @@ export class ParticipantService {
     };
   }
 
-  /** Locks the context, then the participant, in that order (as every membership change does). */
+  /** A write about one participant, decided on a base holding it and the caller's membership. */
   private withParticipant<T>(
     caller: Caller,
     contextId: string,
     participantId: string,
-    work: (tx: ContextTx, context: Context, participant: Participant, now: Date) => Promise<T>,
+    decide: (base: WriteBase, participant: Participant, member: Participant | null, now: Date) => Decision<T>,
   ): Promise<T> {
-    return this.store.transaction(storeCall(caller), async (tx) => {
-      const context = await tx.lockContext(contextId);
-      if (context === null) throw AppError.contextNotFound(contextId);
-      const participant = await tx.lockParticipant(contextId, participantId);
-      if (participant === null) {
-        // Someone who may not read the context must not learn which participants it has.
-        authorize(caller.principal, context, await memberOf(tx, context, caller.principal), "READ");
-        throw participantNotFound(contextId, participantId);
-      }
-      return work(tx, context, participant, this.clock.now());
+    return this.writes.write(storeCall(caller), {
+      query: { contextId, withState: false, agents: [caller.principal], participantId },
+      decide: (base, now) => {
+        const member = memberIn(base, caller.principal) ?? null;
+        const participant = participantIn(base, participantId) ?? null;
+        if (participant === null) {
+          // Someone who may not read the context must not learn which participants it has.
+          authorize(caller.principal, base.context, member, "READ");
+          throw participantNotFound(contextId, participantId);
+        }
+        return decide(base, participant, member, now);
+      },
     });
   }
 }

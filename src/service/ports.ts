@@ -6,7 +6,7 @@ import type { Context, ContextFilter } from "../domain/context.js";
 import type { ContextEvent, EventPosition } from "../domain/event.js";
 import type { JsonValue } from "../domain/json.js";
 import type { Participant, ParticipantFilter } from "../domain/participant.js";
-import type { SharedState } from "../domain/shared-state.js";
+import type { SharedState, StateChangeSet } from "../domain/shared-state.js";
 import type { StatisticsGroup } from "../domain/statistics.js";
 
 export type { StatisticsGroup };
@@ -37,19 +37,113 @@ export interface StoredResult {
   readonly result: JsonValue;
 }
 
+/** Which rows a write is decided on. */
+export interface BaseQuery {
+  readonly contextId: string;
+  /** With the context's shared state. */
+  readonly withState: boolean;
+  /** Agents whose membership the decision needs: the caller (for its permissions), those a join adds. */
+  readonly agents: readonly string[];
+  /** A participant the write is about (UpdateParticipant, RemoveParticipant, Heartbeat). */
+  readonly participantId?: string;
+}
+
 /**
- * Work inside one transaction. Locked rows stay locked until it ends, which orders the writers of
- * one context; every change bumps the context's revision and appends its events here.
+ * What a write is decided on: a context and some (or all) of its participants, every row as of the
+ * context's `revision` — read in one statement, or kept by the read cache from this instance's own
+ * last write. Every change to a context's participants is a revision of the context, so a change
+ * decided on a base and applied while the context is still at that revision (ContextChange.baseRevision)
+ * was decided on the current rows.
+ */
+export interface WriteBase {
+  readonly context: Context;
+  /** The participants read (all of them when `complete`), by participant id. */
+  readonly participants: ReadonlyMap<string, Participant>;
+  /** Every participant of the context is in `participants`: one absent is not a member. */
+  readonly complete: boolean;
+  /** Agents asked for: those not in `participants` are known not to be members. */
+  readonly agents: ReadonlySet<string>;
+  /** Participant ids asked for: those not in `participants` are known not to exist. */
+  readonly participantIds: ReadonlySet<string>;
+  /** Served from this instance's cache rather than read now: it may be a moment out of date. */
+  readonly cached: boolean;
+}
+
+/**
+ * One change to one context, as the service decided it on a base: applied whole (in one statement)
+ * or not at all, and only while the context is still at `baseRevision`.
+ */
+export interface ContextChange {
+  readonly contextId: string;
+  /** The revision the change was decided at; 0 creates the context. */
+  readonly baseRevision: number;
+  /** The base it was decided on (the cache keeps its successor); none for a create. */
+  readonly base?: WriteBase;
+  /**
+   * The context after the change, null when it is deleted. Written: every column but context_id,
+   * owner, created_at, session_count and compact_revision (the sweeper's), and state_snapshot_revision
+   * only upwards.
+   */
+  readonly context: Context | null;
+  /** The shared state after the change, when it changed (a create: the initial state). */
+  readonly sharedState?: SharedState;
+  /** Its size as canonical JSON, when known (the cache weighs entries by it). */
+  readonly stateBytes?: number;
+  /** Store `sharedState` as the snapshot at the new revision. */
+  readonly snapshot?: boolean;
+  readonly inserted?: readonly Participant[];
+  /**
+   * Participants whose columns change (all but participant_id, context_id, agent_id and joined_at;
+   * last_activity_at and lease_expires_at never move backwards: a lease renewal is not a revision).
+   */
+  readonly updated?: readonly Participant[];
+  readonly deleted?: readonly string[];
+  /** The events of the new revision. */
+  readonly events: readonly ContextEvent[];
+  /** request_id: the change applies only if the key is new (or older than 24 h), and saves `result` for replays. */
+  readonly request?: { readonly key: RequestKey; readonly result: JsonValue };
+}
+
+/** What applying a change did. */
+export type ApplyOutcome =
+  | {
+      readonly applied: true;
+      /** The context as stored (its bookkeeping columns as the database has them); null when deleted. */
+      readonly context: Context | null;
+      /** The `updated` participants as stored (a lease renewed meanwhile included). */
+      readonly updated: readonly Participant[];
+    }
+  /** The context is no longer at baseRevision (or is gone): nothing was written. */
+  | { readonly applied: false; readonly reason: "revision" }
+  /** The request key was taken: nothing was written; `prior` is what its first call saved (null: not readable yet). */
+  | { readonly applied: false; readonly reason: "request"; readonly prior: StoredResult | null };
+
+/** What a locked base read found. */
+export interface LockedBase {
+  /** The base, its context row locked until the transaction ends; null when the context does not exist (or, skipLocked, is held). */
+  readonly base: WriteBase | null;
+  /** The request key's stored result, when the key was taken (the work is a replay). */
+  readonly prior: StoredResult | null;
+}
+
+/**
+ * A transaction holding a context's row lock: the path for writes whose base went stale, and the
+ * sweepers'. The lock orders the writers of one context. Its statements are sent in batches, each
+ * one round trip: lockBase opens the transaction, finish() applies a change and commits together.
  */
 export interface ContextTx {
   /**
-   * Reads a context and locks its row (SELECT … FOR UPDATE); null if absent. Without shared state
-   * unless `withState`. With `skipLocked` (the sweepers), a row another transaction holds is
-   * skipped: null as well.
+   * Reads a base and locks its context row (FOR UPDATE; with skipLocked, a row another
+   * transaction holds is skipped: base null); with `request`, also what its first call saved.
    */
-  lockContext(contextId: string, options?: { readonly skipLocked?: boolean; readonly withState?: boolean }): Promise<Context | null>;
-  /** Writes a context's shared state (the caller bumps the revision with updateContext). */
-  updateSharedState(contextId: string, state: SharedState): Promise<void>;
+  lockBase(query: BaseQuery & { readonly skipLocked?: boolean }, request?: RequestKey): Promise<LockedBase>;
+  /** Applies the change and commits, in one round trip; the transaction is over. */
+  finish(change: ContextChange): Promise<ApplyOutcome>;
+  /**
+   * Moves a context's last activity and expiry without a revision (the sweeper: a participant
+   * holding a live lease keeps its context alive).
+   */
+  keepAlive(contextId: string, lastActivityAt: Date, expiresAt: Date | null): Promise<void>;
   /** Stores the state as it is at `revision`, a base for reading older revisions by replay. */
   saveStateSnapshot(contextId: string, revision: number, state: SharedState): Promise<void>;
   /**
@@ -57,36 +151,6 @@ export interface ContextTx {
    * at or before upTo (still needed as a replay base); records compact_revision = upTo.
    */
   compactHistory(contextId: string, upTo: number): Promise<void>;
-  /** Inserts a new context. The owner already having that name (not TERMINATED) → AppError CONTEXT_EXISTS. */
-  insertContext(context: Context & { readonly sharedState: SharedState }): Promise<void>;
-  /** Writes every column of an existing context but shared state and created_at; name clash → CONTEXT_EXISTS. */
-  updateContext(context: Context): Promise<void>;
-  /** Deletes a context (its events stay, for watchers to read CONTEXT_DELETED). */
-  deleteContext(contextId: string): Promise<void>;
-  /** Appends events; each (context_id, revision, seq) is unique. */
-  appendEvents(events: readonly ContextEvent[]): Promise<void>;
-  /**
-   * Claims a request key for this transaction. Returns null when the key is new (or its claim is
-   * older than 24 h): the caller does the work and saves its result. Otherwise returns what the
-   * first call saved; a concurrent first call is waited for, since its claim row is locked.
-   */
-  claimRequest(key: RequestKey): Promise<StoredResult | null>;
-  /** Saves the result of the work for a claimed key. */
-  saveRequestResult(key: RequestKey, result: JsonValue): Promise<void>;
-
-  // Participants. The caller holds the context's row lock (lockContext) before touching them:
-  // that lock orders every change to a context's membership and keeps participant_count exact.
-
-  /** A participant of the context, locked (FOR UPDATE); null when absent or in another context. */
-  lockParticipant(contextId: string, participantId: string): Promise<Participant | null>;
-  /** The membership of `agentId` in the context (not locked); null when it has none. */
-  findMember(contextId: string, agentId: string): Promise<Participant | null>;
-  /** Inserts participants. An agent already a member → AppError PARTICIPANT_ALREADY_EXISTS. */
-  insertParticipants(participants: readonly Participant[]): Promise<void>;
-  /** Writes every column of an existing participant but participant_id, context_id, agent_id and joined_at. */
-  updateParticipant(participant: Participant): Promise<void>;
-  /** Deletes participants of the context. */
-  deleteParticipants(contextId: string, participantIds: readonly string[]): Promise<void>;
   /** ACTIVE participants whose lease_expires_at <= now, locked, oldest lease first. */
   lapsedParticipants(contextId: string, now: Date, limit: number): Promise<Participant[]>;
   /** INACTIVE participants whose inactive_since <= cutoff, locked. */
@@ -114,8 +178,8 @@ export interface ParticipantListResult {
 export interface LeaseRenewal {
   readonly contextId: string;
   readonly participantId: string;
-  /** Only renew when the participant belongs to this agent (the caller renewing itself). */
-  readonly agentId: string;
+  /** Only renew when the participant belongs to this agent (the caller renewing itself); unset: anyone's (a manager renewing it). */
+  readonly agentId?: string;
   readonly now: Date;
   readonly leaseExpiresAt: Date;
 }
@@ -160,9 +224,18 @@ export interface ContextListResult {
   readonly totalSize: number | undefined;
 }
 
+/** What an older revision of the shared state is rebuilt from, read in one statement (one snapshot of the database). */
+export interface StateHistory {
+  /** The context's revision and compaction horizon. */
+  readonly revision: number;
+  readonly compactRevision: number;
+  /** The newest state snapshot at or before the revision asked for; null when none is stored. */
+  readonly snapshot: { readonly revision: number; readonly state: SharedState } | null;
+  /** The STATE_CHANGED change sets after the snapshot up to the revision asked for, in order. */
+  readonly changes: readonly StateChangeSet[];
+}
+
 export interface ContextStore {
-  /** Runs `work` in one transaction; it commits when `work` resolves and rolls back when it throws. */
-  transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T>;
   /** Reads a context; `withState` adds its shared state. */
   getContext(call: StoreCall, contextId: string, options: { readonly withState: boolean }): Promise<Context | null>;
   listContexts(call: StoreCall, query: ContextListQuery): Promise<ContextListResult>;
@@ -176,18 +249,33 @@ export interface ContextStore {
   getParticipant(call: StoreCall, contextId: string, participantId: string): Promise<Participant | null>;
   listParticipants(call: StoreCall, query: ParticipantListQuery): Promise<ParticipantListResult>;
   /**
-   * Renews the lease of an ACTIVE participant owned by `agentId` in one statement (no context
-   * lock: renewals are not revisions). Returns the renewed participant, or null when there is no
-   * such ACTIVE participant (absent, INACTIVE, or another agent's): the caller then takes the slow path.
+   * Renews the lease of an ACTIVE participant (of `agentId`, when given) in one statement (no
+   * context lock: renewals are not revisions). Returns the renewed participant, or null when there
+   * is no such ACTIVE participant (absent, INACTIVE, or another agent's).
    */
   renewLease(call: StoreCall, renewal: LeaseRenewal): Promise<Participant | null>;
   readonly sweep: SweepCandidates;
-  /** The newest snapshot at or before `revision`; null when none is stored. */
-  stateSnapshotAtOrBefore(call: StoreCall, contextId: string, revision: number): Promise<{ revision: number; state: SharedState } | null>;
-  /** The STATE_CHANGED events with after < revision <= upTo, in order. */
-  stateChangesBetween(call: StoreCall, contextId: string, after: number, upTo: number): Promise<ContextEvent[]>;
+  /** What the state at `revision` is rebuilt from; null when the context does not exist. */
+  stateHistory(call: StoreCall, contextId: string, revision: number): Promise<StateHistory | null>;
   /** The current revision of each of these contexts that still exists (absent = deleted). */
   heads(call: StoreCall, contextIds: readonly string[]): Promise<Map<string, number>>;
+
+  // Writes. Each reaches the database once: a base is read (unless cached), the service decides,
+  // and apply() writes the change in one statement if the context is still at the base's revision.
+
+  /** The base of a write, read in one statement (no lock); null when the context does not exist. */
+  loadBase(call: StoreCall, query: BaseQuery): Promise<WriteBase | null>;
+  /** Applies one change in one statement (no transaction): all of it, or nothing when the base is stale or the request key taken. */
+  apply(call: StoreCall, change: ContextChange): Promise<ApplyOutcome>;
+  /**
+   * Applies several changes in one transaction, sent together (one round trip): all or nothing
+   * when any fails; a change whose request key was taken applies nothing and the others still do.
+   */
+  applyAll(call: StoreCall, changes: readonly ContextChange[]): Promise<ApplyOutcome[]>;
+  /** What the first call with `key` saved; null when there is none (or it is older than 24 h). */
+  storedResult(call: StoreCall, key: RequestKey): Promise<StoredResult | null>;
+  /** Runs `work` in one transaction; it commits at finish() (or when `work` resolves) and rolls back when `work` throws. */
+  transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T>;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * UpdateSharedState and GetSharedState. An update is one transaction on the locked context row:
- * the row lock orders the writers of a context, so expected_revision has exactly one winner per
- * revision, and the state, its revision and its STATE_CHANGED event commit together.
+ * UpdateSharedState and GetSharedState. An update is decided on the context and its state at one
+ * revision and written in one statement that applies only while the context is still there
+ * (writes.ts): expected_revision has exactly one winner per revision, and the state, its revision
+ * and its STATE_CHANGED event commit together.
  */
 import { AppError } from "../domain/app-error.js";
 import type { Context } from "../domain/context.js";
@@ -13,12 +14,14 @@ import { applyChangeSet } from "../domain/state-apply.js";
 import { checkStateSize, validateStateUpdate, type StateUpdateInput } from "../domain/state-changes.js";
 import { digestState } from "../domain/state-checksum.js";
 import { Violations } from "../domain/validation.js";
-import { memberOf, readableContext } from "./access.js";
+import { readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
-import { priorResult, requestKeyOf } from "./idempotency.js";
-import { checkRevision, commit, eventsOf, nextRevision } from "./changes.js";
+import { requestKeyOf } from "./idempotency.js";
+import { changeOf, checkRevision, eventsOf, nextRevision } from "./changes.js";
 import type { Clock, ContextStore } from "./ports.js";
 import { revisionCompacted, stateAtRevision } from "./state-history.js";
+import { memberIn } from "./write-base.js";
+import { Writes } from "./writes.js";
 
 export type { StateUpdateInput };
 
@@ -60,11 +63,16 @@ function checkWritable(context: Context): void {
 }
 
 export class SharedStateService {
+  private readonly writes: Writes;
+
   constructor(
     private readonly store: ContextStore,
     private readonly clock: Clock,
     private readonly options: SharedStateOptions = { maxBytes: LIMITS.sharedStateBytes, snapshotInterval: 100 },
-  ) {}
+    writes?: Writes,
+  ) {
+    this.writes = writes ?? new Writes(store, clock);
+  }
 
   /** Applies the changes, then the replaced parts, atomically at the next revision. */
   async update(caller: Caller, input: UpdateStateInput): Promise<VersionedState> {
@@ -74,32 +82,39 @@ export class SharedStateService {
     const { edit, requestId } = validateStateUpdate(input, this.options.maxBytes, v);
     const key = requestKeyOf(caller, requestId, METHOD);
 
-    return this.store.transaction(storeCall(caller), async (tx) => {
-      const prior = await priorResult(tx, key);
-      if (prior) return prior.result as unknown as VersionedState;
-      const current = await tx.lockContext(input.contextId, { withState: true });
-      if (current === null) throw AppError.contextNotFound(input.contextId);
-      authorize(caller.principal, current, await memberOf(tx, current, caller.principal), "WRITE");
-      checkWritable(current);
-      checkRevision(current, input.expectedRevision);
-      if (current.sharedState === undefined) throw new Error(`lockContext(withState) returned ${current.contextId} without its state`);
+    return this.writes.write(storeCall(caller), {
+      query: { contextId: input.contextId, withState: true, agents: [caller.principal] },
+      ...(key === undefined ? {} : { request: key }),
+      replay: (result) => result as unknown as VersionedState,
+      decide: (base, now) => {
+        const current = base.context;
+        authorize(caller.principal, current, memberIn(base, caller.principal) ?? null, "WRITE");
+        checkWritable(current);
+        checkRevision(current, input.expectedRevision);
+        if (current.sharedState === undefined) throw new Error(`the base of ${current.contextId} came without its state`);
 
-      const sharedState = applyChangeSet(current.sharedState, edit);
-      const { checksum, bytes } = digestState(sharedState);
-      checkStateSize(bytes, this.options.maxBytes, edit);
-      await tx.updateSharedState(current.contextId, sharedState);
+        const sharedState = applyChangeSet(current.sharedState, edit);
+        const { checksum, bytes } = digestState(sharedState);
+        checkStateSize(bytes, this.options.maxBytes, edit);
 
-      const { sharedState: _old, ...row } = current;
-      const next = nextRevision(row, this.clock.now());
-      const snapshotDue = next.revision - current.stateSnapshotRevision >= this.options.snapshotInterval;
-      if (snapshotDue) await tx.saveStateSnapshot(current.contextId, next.revision, sharedState);
-      const revised: Context = snapshotDue ? { ...next, stateSnapshotRevision: next.revision } : next;
-      const set: StateChangeSet = { ...edit, checksum };
-      await commit(tx, revised, eventsOf(revised, "STATE_CHANGED", [{ kind: "state", state: set }], caller.principal, ""));
-
-      const result: VersionedState = { revision: revised.revision, sharedState, checksum };
-      if (key) await tx.saveRequestResult(key, result as unknown as JsonObject);
-      return result;
+        const { sharedState: _old, ...row } = current;
+        const next = nextRevision(row, now);
+        const snapshot = next.revision - current.stateSnapshotRevision >= this.options.snapshotInterval;
+        const revised: Context = snapshot ? { ...next, stateSnapshotRevision: next.revision } : next;
+        const set: StateChangeSet = { ...edit, checksum };
+        const events = eventsOf(revised, "STATE_CHANGED", [{ kind: "state", state: set }], caller.principal, "");
+        const result: VersionedState = { revision: revised.revision, sharedState, checksum };
+        return {
+          change: {
+            ...changeOf(base, revised, events),
+            sharedState,
+            stateBytes: bytes,
+            snapshot,
+            ...(key === undefined ? {} : { request: { key, result: result as unknown as JsonObject } }),
+          },
+          answer: () => result,
+        };
+      },
     });
   }
 

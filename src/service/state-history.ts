@@ -5,8 +5,7 @@
  * Used by GetSharedState and by the sweeper (which snapshots the state where it compacts).
  */
 import { AppError } from "../domain/app-error.js";
-import type { ContextEvent } from "../domain/event.js";
-import type { SharedState, StateChangeSet } from "../domain/shared-state.js";
+import type { SharedState } from "../domain/shared-state.js";
 import { replayChangeSets } from "../domain/state-apply.js";
 import { digestState } from "../domain/state-checksum.js";
 import type { ContextStore, StoreCall } from "./ports.js";
@@ -28,42 +27,27 @@ export function revisionCompacted(revision: number, compactRevision: number): Ap
   );
 }
 
-function changeSetsOf(events: readonly ContextEvent[]): StateChangeSet[] {
-  const sets: StateChangeSet[] = [];
-  for (const event of events) if (event.payload.kind === "state") sets.push(event.payload.state);
-  return sets;
-}
-
-/** Compactions racing one read before it gives up (each one leaves a newer snapshot to start from). */
-const ATTEMPTS = 3;
-
 /**
- * The state at `revision` (1 <= revision <= head; the caller checked both). Reads without locks:
- * history at or before a committed revision never changes, only compaction removes it, so the
- * compaction horizon is read again after the history was: if it moved past the snapshot the read
- * started from, events may be missing and the read starts over from the newer snapshot.
+ * The state at `revision` (1 <= revision <= head; the caller checked both), from one statement:
+ * the snapshot, the change sets after it and the compaction horizon are read in one snapshot of
+ * the database, so a compaction cannot remove events between them.
  */
 export async function stateAtRevision(store: ContextStore, call: StoreCall, contextId: string, revision: number): Promise<StateAt> {
-  for (let attempt = 1; ; attempt++) {
-    const snapshot = await store.stateSnapshotAtOrBefore(call, contextId, revision);
-    const events = snapshot === null ? [] : await store.stateChangesBetween(call, contextId, snapshot.revision, revision);
-    const context = await store.getContext(call, contextId, { withState: false });
-    if (context === null) throw AppError.contextNotFound(contextId);
-    if (revision <= context.compactRevision) throw revisionCompacted(revision, context.compactRevision);
-    if (snapshot !== null && snapshot.revision >= context.compactRevision) {
-      const sets = changeSetsOf(events);
-      const state = replayChangeSets(snapshot.state, sets);
-      const { checksum } = digestState(state);
-      const recorded = sets[sets.length - 1]?.checksum;
-      // Each event records the checksum its update computed: a replay that disagrees is a bug, and
-      // a wrong state must never be served as if it were right.
-      if (recorded !== undefined && recorded !== checksum) {
-        throw new AppError("INTERNAL_ERROR", `the history of context ${contextId} does not replay to revision ${revision}`, {
-          metadata: { context_id: contextId, revision: String(revision) },
-        });
-      }
-      return { state, checksum, baseRevision: snapshot.revision };
-    }
-    if (attempt >= ATTEMPTS) throw revisionCompacted(revision, context.compactRevision);
+  const history = await store.stateHistory(call, contextId, revision);
+  if (history === null) throw AppError.contextNotFound(contextId);
+  const { snapshot, changes, compactRevision } = history;
+  if (revision <= compactRevision || snapshot === null || snapshot.revision < compactRevision) {
+    throw revisionCompacted(revision, compactRevision);
   }
+  const state = replayChangeSets(snapshot.state, changes);
+  const { checksum } = digestState(state);
+  const recorded = changes[changes.length - 1]?.checksum;
+  // Each event records the checksum its update computed: a replay that disagrees is a bug, and
+  // a wrong state must never be served as if it were right.
+  if (recorded !== undefined && recorded !== checksum) {
+    throw new AppError("INTERNAL_ERROR", `the history of context ${contextId} does not replay to revision ${revision}`, {
+      metadata: { context_id: contextId, revision: String(revision) },
+    });
+  }
+  return { state, checksum, baseRevision: snapshot.revision };
 }

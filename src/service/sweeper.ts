@@ -10,11 +10,11 @@
  * sweeper skips the context, or finds the condition gone). An instance that dies mid-pass rolls
  * back, and the next pass anywhere picks the work up: deadlines are absolute times in the database.
  */
-import { expiryOf, type Context } from "../domain/context.js";
+import { expiryOf } from "../domain/context.js";
 import type { Participant, PresencePolicy } from "../domain/participant.js";
 import type { Logger } from "../logger.js";
-import { commit, contextPayload, eventsOf, nextSystemRevision, participantPayload, SYSTEM_ACTOR } from "./changes.js";
-import type { Clock, ContextStore, ContextTx, ServiceMetrics } from "./ports.js";
+import { changeOf, contextPayload, eventsOf, nextSystemRevision, participantPayload, SYSTEM_ACTOR } from "./changes.js";
+import type { Clock, ContextStore, ContextTx, ServiceMetrics, WriteBase } from "./ports.js";
 import { stateAtRevision } from "./state-history.js";
 
 export interface SweeperOptions {
@@ -82,16 +82,16 @@ export class Sweeper {
     const { batchSize } = this.options;
     const cutoff = new Date(now.getTime() - this.presence.activityTimeoutMs);
     for (const id of await this.store.sweep.contextsWithLapsedLeases(now, batchSize)) {
-      counts.lapsed += await this.inContext(id, (tx, context) => this.lapse(tx, context, now));
+      counts.lapsed += await this.inContext(id, (tx, base) => this.lapse(tx, base, now));
     }
     for (const id of await this.store.sweep.contextsWithExpiredParticipants(cutoff, batchSize)) {
-      counts.removed += await this.inContext(id, (tx, context) => this.removeExpired(tx, context, cutoff, now));
+      counts.removed += await this.inContext(id, (tx, base) => this.removeExpired(tx, base, cutoff, now));
     }
     for (const id of await this.store.sweep.expiredContexts(now, batchSize)) {
-      counts.terminated += await this.inContext(id, (tx, context) => this.expire(tx, context, now));
+      counts.terminated += await this.inContext(id, (tx, base) => this.expire(tx, base, now));
     }
     for (const id of await this.store.sweep.contextsDueForCleanup(now, batchSize)) {
-      counts.deleted += await this.inContext(id, (tx, context) => this.cleanUp(tx, context, now));
+      counts.deleted += await this.inContext(id, (tx, base) => this.cleanUp(tx, base, now));
     }
     const retention = this.options.retentionRevisions;
     // Slack: a context is compacted in slices of at least retention/10 revisions, not on every write.
@@ -120,11 +120,11 @@ export class Sweeper {
   }
 
   /** Runs `work` on one context locked with SKIP LOCKED; 0 when another transaction holds it. */
-  private async inContext(contextId: string, work: (tx: ContextTx, context: Context) => Promise<number>): Promise<number> {
+  private async inContext(contextId: string, work: (tx: ContextTx, base: WriteBase) => Promise<number>): Promise<number> {
     try {
       return await this.store.transaction({}, async (tx) => {
-        const context = await tx.lockContext(contextId, { skipLocked: true });
-        return context === null ? 0 : work(tx, context);
+        const { base } = await tx.lockBase({ contextId, withState: false, agents: [], skipLocked: true });
+        return base === null ? 0 : work(tx, base);
       });
     } catch (error) {
       this.logger.warn({ err: error, contextId }, "sweep of a context failed; retrying next pass");
@@ -146,7 +146,7 @@ export class Sweeper {
       const upTo = seen.revision - retention;
       if (upTo <= seen.compactRevision) return 0;
       const { state, baseRevision } = await stateAtRevision(this.store, {}, contextId, upTo);
-      return await this.inContext(contextId, async (tx, context) => {
+      return await this.inContext(contextId, async (tx, { context }) => {
         if (context.compactRevision !== seen.compactRevision) return 0;
         if (baseRevision !== upTo) await tx.saveStateSnapshot(contextId, upTo, state);
         await tx.compactHistory(contextId, upTo);
@@ -158,23 +158,24 @@ export class Sweeper {
     }
   }
 
-  private async lapse(tx: ContextTx, context: Context, now: Date): Promise<number> {
-    const lapsed = await tx.lapsedParticipants(context.contextId, now, PARTICIPANTS_PER_CONTEXT);
+  private async lapse(tx: ContextTx, base: WriteBase, now: Date): Promise<number> {
+    const lapsed = await tx.lapsedParticipants(base.context.contextId, now, PARTICIPANTS_PER_CONTEXT);
     if (lapsed.length === 0) return 0;
     // inactive_since is when the lease lapsed, not when we noticed: restarts never extend it.
     const inactive: Participant[] = lapsed.map((p) => ({ ...p, status: "INACTIVE", inactiveSince: p.leaseExpiresAt }));
-    for (const p of inactive) await tx.updateParticipant(p);
-    const revised = nextSystemRevision(context, now);
-    await commit(tx, revised, eventsOf(revised, "PARTICIPANT_UPDATED", inactive.map(participantPayload), SYSTEM_ACTOR, "lease expired"));
+    const revised = nextSystemRevision(base.context, now);
+    const events = eventsOf(revised, "PARTICIPANT_UPDATED", inactive.map(participantPayload), SYSTEM_ACTOR, "lease expired");
+    await tx.finish(changeOf(base, revised, events, { updated: inactive }));
     return inactive.length;
   }
 
-  private async removeExpired(tx: ContextTx, context: Context, cutoff: Date, now: Date): Promise<number> {
+  private async removeExpired(tx: ContextTx, base: WriteBase, cutoff: Date, now: Date): Promise<number> {
+    const { context } = base;
     const expired = await tx.expiredParticipants(context.contextId, cutoff, PARTICIPANTS_PER_CONTEXT);
     if (expired.length === 0) return 0;
-    await tx.deleteParticipants(context.contextId, expired.map((p) => p.participantId));
     const revised = nextSystemRevision({ ...context, participantCount: context.participantCount - expired.length }, now);
-    await commit(tx, revised, eventsOf(revised, "PARTICIPANT_LEFT", expired.map(participantPayload), SYSTEM_ACTOR, "expired"));
+    const events = eventsOf(revised, "PARTICIPANT_LEFT", expired.map(participantPayload), SYSTEM_ACTOR, "expired");
+    await tx.finish(changeOf(base, revised, events, { deleted: expired.map((p) => p.participantId) }));
     return expired.length;
   }
 
@@ -183,24 +184,25 @@ export class Sweeper {
    * activity: the context is then kept, its expiry moved on from now, without a revision
    * (nothing about it changed but the bookkeeping of when it was last used).
    */
-  private async expire(tx: ContextTx, context: Context, now: Date): Promise<number> {
+  private async expire(tx: ContextTx, base: WriteBase, now: Date): Promise<number> {
+    const { context } = base;
     if (context.status === "TERMINATED" || context.expiresAt === null || context.expiresAt > now) return 0;
     if ((await tx.latestPresence(context.contextId, now)) !== null) {
-      await tx.updateContext({ ...context, lastActivityAt: now, expiresAt: expiryOf(context.configuration, now) });
+      await tx.keepAlive(context.contextId, now, expiryOf(context.configuration, now));
       return 0;
     }
     const revised = nextSystemRevision({ ...context, status: "TERMINATED", terminatedAt: context.expiresAt }, now);
-    await commit(tx, revised, eventsOf(revised, "CONTEXT_STATUS_CHANGED", [contextPayload(revised)], SYSTEM_ACTOR, "expired"));
+    await tx.finish(changeOf(base, revised, eventsOf(revised, "CONTEXT_STATUS_CHANGED", [contextPayload(revised)], SYSTEM_ACTOR, "expired")));
     return 1;
   }
 
-  private async cleanUp(tx: ContextTx, context: Context, now: Date): Promise<number> {
+  private async cleanUp(tx: ContextTx, base: WriteBase, now: Date): Promise<number> {
+    const { context } = base;
     const { autoCleanup, cleanupDelayMs } = context.configuration;
     if (context.status !== "TERMINATED" || !autoCleanup || context.terminatedAt === null) return 0;
     if (context.terminatedAt.getTime() + cleanupDelayMs > now.getTime()) return 0;
-    await tx.deleteContext(context.contextId);
     const gone = nextSystemRevision(context, now);
-    await tx.appendEvents(eventsOf(gone, "CONTEXT_DELETED", [contextPayload(gone)], SYSTEM_ACTOR, "cleanup"));
+    await tx.finish(changeOf(base, null, eventsOf(gone, "CONTEXT_DELETED", [contextPayload(gone)], SYSTEM_ACTOR, "cleanup")));
     return 1;
   }
 }

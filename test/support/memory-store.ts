@@ -1,16 +1,19 @@
 /**
  * An in-memory ContextStore for unit tests of the services: the semantics of the real store
- * (transactions that roll back, the live-name uniqueness rule, keyset listing, the read rule),
- * none of its SQL. Transactions run one at a time, like PGlite's.
+ * (changes applied whole or not at all, only at their base revision; request keys; transactions
+ * that roll back; the live-name uniqueness rule, keyset listing, the read rule), none of its SQL.
+ * Writes run one at a time, like PGlite's.
  */
 import { AppError } from "../../src/domain/app-error.js";
 import type { Context } from "../../src/domain/context.js";
 import type { ContextEvent } from "../../src/domain/event.js";
-import type { JsonValue } from "../../src/domain/json.js";
 import type { Participant } from "../../src/domain/participant.js";
 import type { SharedState } from "../../src/domain/shared-state.js";
 import type { StatisticsGroup } from "../../src/domain/statistics.js";
 import type {
+  ApplyOutcome,
+  BaseQuery,
+  ContextChange,
   ContextListQuery,
   ContextListResult,
   ContextStore,
@@ -19,10 +22,15 @@ import type {
   ParticipantListQuery,
   ParticipantListResult,
   RequestKey,
+  StateHistory,
   SweepCandidates,
   StoreCall,
   StoredResult,
+  WriteBase,
 } from "../../src/service/ports.js";
+
+/** Contexts with at most this many participants are read whole into a base (as store/base-sql.ts does). */
+const COMPLETE_UP_TO = 100;
 
 interface Snapshot {
   readonly revision: number;
@@ -83,25 +91,140 @@ function byJoin(a: Participant, b: Participant): number {
 export class MemoryContextStore implements ContextStore {
   private state: State = { contexts: new Map(), participants: new Map(), events: [], requests: new Map(), snapshots: new Map() };
   private queue: Promise<unknown> = Promise.resolve();
-  /** Transactions started, for tests that check work was (not) done. */
-  transactions = 0;
+  /** Writes attempted (apply, applyAll, transaction), for tests that check work was (not) done. */
+  writes = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
   async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      if (call.deadline !== undefined && call.deadline <= this.now()) {
-        throw new AppError("TIMEOUT", "the call's deadline passed");
-      }
-      this.transactions++;
+    return this.serially(call, async () => {
       const draft = copy(this.state);
       const result = await work(this.tx(draft));
       this.state = draft;
       return result;
+    });
+  }
+
+  async loadBase(_call: StoreCall, query: BaseQuery): Promise<WriteBase | null> {
+    return baseOf(this.state, query);
+  }
+
+  async apply(call: StoreCall, change: ContextChange): Promise<ApplyOutcome> {
+    return this.serially(call, async () => {
+      const draft = copy(this.state);
+      const outcome = this.applyTo(draft, change);
+      if (outcome.applied) this.state = draft;
+      return outcome;
+    });
+  }
+
+  async applyAll(call: StoreCall, changes: readonly ContextChange[]): Promise<ApplyOutcome[]> {
+    return this.serially(call, async () => {
+      const draft = copy(this.state);
+      const outcomes = changes.map((c) => this.applyTo(draft, c));
+      this.state = draft;
+      return outcomes;
+    });
+  }
+
+  async storedResult(_call: StoreCall, key: RequestKey): Promise<StoredResult | null> {
+    return this.liveKey(this.state, key);
+  }
+
+  async stateHistory(_call: StoreCall, contextId: string, revision: number): Promise<StateHistory | null> {
+    const context = this.state.contexts.get(contextId);
+    if (!context) return null;
+    const older = (this.state.snapshots.get(contextId) ?? []).filter((s) => s.revision <= revision);
+    const snapshot = older[older.length - 1] ?? null;
+    const changes = this.state.events
+      .filter((e) => e.contextId === contextId && snapshot !== null && e.revision > snapshot.revision && e.revision <= revision)
+      .sort((a, b) => a.revision - b.revision || a.seq - b.seq)
+      .flatMap((e) => (e.payload.kind === "state" ? [e.payload.state] : []));
+    return { revision: context.revision, compactRevision: context.compactRevision, snapshot, changes };
+  }
+
+  /** One write at a time; a deadline already passed starts none. */
+  private serially<T>(call: StoreCall, work: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (call.deadline !== undefined && call.deadline <= this.now()) {
+        throw new AppError("TIMEOUT", "the call's deadline passed");
+      }
+      this.writes++;
+      return work();
     };
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private liveKey(state: State, key: RequestKey): StoredResult | null {
+    const prior = state.requests.get(`${key.principal}\u0000${key.requestId}`);
+    return prior && prior.createdAt > this.now() - DAY ? { method: prior.method, result: prior.result } : null;
+  }
+
+  /** Applies `change` to `draft` as the change statement does: all of it, only at its base revision, only with a new request key. */
+  private applyTo(draft: State, change: ContextChange): ApplyOutcome {
+    const key = change.request?.key;
+    if (key !== undefined) {
+      const prior = this.liveKey(draft, key);
+      if (prior !== null) return { applied: false, reason: "request", prior };
+    }
+    const current = draft.contexts.get(change.contextId);
+    if (change.baseRevision === 0 ? current !== undefined : current?.revision !== change.baseRevision) {
+      return { applied: false, reason: "revision" };
+    }
+    const next = change.context;
+    let stored_: Context | null = null;
+    if (next === null) {
+      draft.contexts.delete(change.contextId);
+      for (const p of membersOf(draft, change.contextId)) draft.participants.delete(p.participantId);
+    } else {
+      const taken =
+        next.status !== "TERMINATED" &&
+        [...draft.contexts.values()].some(
+          (o) => o.contextId !== next.contextId && o.status !== "TERMINATED" && o.accessControl.owner === next.accessControl.owner && o.name === next.name,
+        );
+      if (taken) throw new AppError("CONTEXT_EXISTS", `a context named "${next.name}" already exists for this owner`);
+      const compactRevision = current?.compactRevision ?? 0;
+      const snapshotRevision = Math.max(current?.stateSnapshotRevision ?? 0, next.stateSnapshotRevision);
+      const sharedState = stored(change.sharedState ?? current?.sharedState ?? { variables: {}, resources: {}, dependencies: [], goals: [] });
+      stored_ = { ...withoutState(next), compactRevision, stateSnapshotRevision: snapshotRevision };
+      draft.contexts.set(next.contextId, { ...stored_, sharedState });
+      if (change.snapshot === true) {
+        const others = (draft.snapshots.get(next.contextId) ?? []).filter((s) => s.revision !== next.revision);
+        draft.snapshots.set(next.contextId, [...others, { revision: next.revision, state: sharedState }].sort((a, b) => a.revision - b.revision));
+      }
+    }
+    for (const p of change.inserted ?? []) {
+      if (membersOf(draft, p.contextId).some((o) => o.agentId === p.agentId)) {
+        throw new AppError("PARTICIPANT_ALREADY_EXISTS", `agent ${p.agentId} is already a participant`);
+      }
+      draft.participants.set(p.participantId, stored(p));
+    }
+    const updated: Participant[] = [];
+    for (const p of change.updated ?? []) {
+      const prior = draft.participants.get(p.participantId);
+      if (!prior || prior.contextId !== change.contextId) continue;
+      // A lease renewed meanwhile is not moved back (as the statement's greatest()).
+      const merged: Participant = {
+        ...p,
+        lastActivityAt: new Date(Math.max(prior.lastActivityAt.getTime(), p.lastActivityAt.getTime())),
+        leaseExpiresAt: new Date(Math.max(prior.leaseExpiresAt.getTime(), p.leaseExpiresAt.getTime())),
+      };
+      draft.participants.set(p.participantId, merged);
+      updated.push(merged);
+    }
+    for (const id of change.deleted ?? []) draft.participants.delete(id);
+    for (const e of change.events) {
+      if (draft.events.some((o) => o.contextId === e.contextId && o.revision === e.revision && o.seq === e.seq)) {
+        throw new Error("duplicate event key");
+      }
+      draft.events.push(stored(e));
+    }
+    if (key !== undefined) {
+      draft.requests.set(`${key.principal}\u0000${key.requestId}`, { method: key.method, result: change.request!.result, createdAt: this.now() });
+    }
+    return { applied: true, context: stored_, updated };
   }
 
   async getContext(_call: StoreCall, contextId: string, options: { withState: boolean }): Promise<Context | null> {
@@ -184,7 +307,7 @@ export class MemoryContextStore implements ContextStore {
 
   async renewLease(_call: StoreCall, renewal: LeaseRenewal): Promise<Participant | null> {
     const found = this.state.participants.get(renewal.participantId);
-    if (!found || found.contextId !== renewal.contextId || found.agentId !== renewal.agentId || found.status !== "ACTIVE") return null;
+    if (!found || found.contextId !== renewal.contextId || (renewal.agentId !== undefined && found.agentId !== renewal.agentId) || found.status !== "ACTIVE") return null;
     const renewed = { ...found, lastActivityAt: renewal.now, leaseExpiresAt: renewal.leaseExpiresAt };
     this.state.participants.set(found.participantId, renewed);
     return renewed;
@@ -230,17 +353,6 @@ export class MemoryContextStore implements ContextStore {
     },
   };
 
-  async stateSnapshotAtOrBefore(_call: StoreCall, contextId: string, revision: number): Promise<Snapshot | null> {
-    const older = (this.state.snapshots.get(contextId) ?? []).filter((s) => s.revision <= revision);
-    return older[older.length - 1] ?? null;
-  }
-
-  async stateChangesBetween(_call: StoreCall, contextId: string, after: number, upTo: number): Promise<ContextEvent[]> {
-    return this.state.events
-      .filter((e) => e.contextId === contextId && e.type === "STATE_CHANGED" && e.revision > after && e.revision <= upTo)
-      .sort((a, b) => a.revision - b.revision || a.seq - b.seq);
-  }
-
   async heads(_call: StoreCall, contextIds: readonly string[]): Promise<Map<string, number>> {
     const heads = new Map<string, number>();
     for (const id of contextIds) {
@@ -266,22 +378,19 @@ export class MemoryContextStore implements ContextStore {
   }
 
   private tx(draft: State): ContextTx {
-    const nameTaken = (c: Context) =>
-      c.status !== "TERMINATED" &&
-      [...draft.contexts.values()].some(
-        (o) => o.contextId !== c.contextId && o.status !== "TERMINATED" && o.accessControl.owner === c.accessControl.owner && o.name === c.name,
-      );
-    const exists = (c: Context) =>
-      new AppError("CONTEXT_EXISTS", `a context named "${c.name}" already exists for this owner`);
     return {
-      lockContext: async (id, options) => {
-        const found = draft.contexts.get(id);
-        if (!found) return null;
-        return options?.withState ? found : withoutState(found);
+      lockBase: async (query, request) => {
+        const prior = request === undefined ? null : this.liveKey(draft, request);
+        return { base: baseOf(draft, query), prior };
       },
-      updateSharedState: async (id, sharedState) => {
+      finish: async (change) => {
+        const outcome = this.applyTo(draft, change);
+        if (!outcome.applied) throw new Error("a change decided under the lock did not apply");
+        return outcome;
+      },
+      keepAlive: async (id, lastActivityAt, expiresAt) => {
         const found = draft.contexts.get(id);
-        if (found) draft.contexts.set(id, { ...found, sharedState: stored(sharedState) });
+        if (found) draft.contexts.set(id, { ...found, lastActivityAt, expiresAt });
       },
       saveStateSnapshot: async (id, revision, sharedState) => {
         const others = (draft.snapshots.get(id) ?? []).filter((s) => s.revision !== revision);
@@ -295,38 +404,6 @@ export class MemoryContextStore implements ContextStore {
         const found = draft.contexts.get(id);
         if (found) draft.contexts.set(id, { ...found, compactRevision: upTo });
       },
-      insertContext: async (c) => {
-        if (nameTaken(c)) throw exists(c);
-        draft.contexts.set(c.contextId, { ...c, sharedState: stored(c.sharedState) });
-      },
-      updateContext: async (c) => {
-        if (nameTaken(c)) throw exists(c);
-        const prior = draft.contexts.get(c.contextId);
-        draft.contexts.set(c.contextId, { ...c, sharedState: prior?.sharedState ?? { variables: {}, resources: {}, dependencies: [], goals: [] } });
-      },
-      deleteContext: async (id) => {
-        draft.contexts.delete(id);
-        for (const p of membersOf(draft, id)) draft.participants.delete(p.participantId);
-      },
-      lockParticipant: async (contextId, participantId) => {
-        const found = draft.participants.get(participantId);
-        return found && found.contextId === contextId ? found : null;
-      },
-      findMember: async (contextId, agentId) => membersOf(draft, contextId).find((p) => p.agentId === agentId) ?? null,
-      insertParticipants: async (participants) => {
-        for (const p of participants) {
-          if (membersOf(draft, p.contextId).some((o) => o.agentId === p.agentId)) {
-            throw new AppError("PARTICIPANT_ALREADY_EXISTS", `agent ${p.agentId} is already a participant`);
-          }
-          draft.participants.set(p.participantId, p);
-        }
-      },
-      updateParticipant: async (p) => {
-        draft.participants.set(p.participantId, p);
-      },
-      deleteParticipants: async (_contextId, ids) => {
-        for (const id of ids) draft.participants.delete(id);
-      },
       lapsedParticipants: async (contextId, now, limit) =>
         membersOf(draft, contextId)
           .filter((p) => p.status === "ACTIVE" && p.leaseExpiresAt <= now)
@@ -339,26 +416,23 @@ export class MemoryContextStore implements ContextStore {
         const live = membersOf(draft, contextId).filter((p) => p.leaseExpiresAt > now);
         return live.length === 0 ? null : new Date(Math.max(...live.map((p) => p.lastActivityAt.getTime())));
       },
-      appendEvents: async (events) => {
-        for (const e of events) {
-          if (draft.events.some((o) => o.contextId === e.contextId && o.revision === e.revision && o.seq === e.seq)) {
-            throw new Error("duplicate event key");
-          }
-          draft.events.push(stored(e));
-        }
-      },
-      claimRequest: async (key: RequestKey) => {
-        const id = `${key.principal}\u0000${key.requestId}`;
-        const prior = draft.requests.get(id);
-        if (prior && prior.createdAt > this.now() - DAY) return { method: prior.method, result: prior.result };
-        draft.requests.set(id, { method: key.method, result: null, createdAt: this.now() });
-        return null;
-      },
-      saveRequestResult: async (key: RequestKey, result: JsonValue) => {
-        const id = `${key.principal}\u0000${key.requestId}`;
-        const prior = draft.requests.get(id);
-        if (prior) draft.requests.set(id, { ...prior, result });
-      },
     };
   }
+}
+
+/** The base `query` asks for, as one statement would read it. */
+function baseOf(state: State, query: BaseQuery): WriteBase | null {
+  const found = state.contexts.get(query.contextId);
+  if (!found) return null;
+  const members = membersOf(state, query.contextId).sort(byJoin);
+  const complete = members.length <= COMPLETE_UP_TO;
+  const read = complete ? members : members.filter((p) => query.agents.includes(p.agentId) || p.participantId === query.participantId);
+  return {
+    context: query.withState ? found : withoutState(found),
+    participants: new Map(read.map((p) => [p.participantId, p])),
+    complete,
+    agents: new Set(query.agents),
+    participantIds: new Set(query.participantId === undefined ? [] : [query.participantId]),
+    cached: false,
+  };
 }

@@ -56,7 +56,7 @@ describe(ContextService.name, () => {
     it("writes nothing on bad input", async () => {
       const err = await failure(service.create(alice, input("")));
       expect(err.reason).toBe("VALIDATION_ERROR");
-      expect(store.transactions).toBe(0);
+      expect(store.writes).toBe(0);
     });
   });
 

@@ -93,13 +93,13 @@ describe(SharedStateService.name, () => {
     });
 
     it("names bad fields and writes nothing", async () => {
-      const before = store.transactions;
+      const before = store.writes;
       const err = await failure(
         state.update(owner, { contextId: "nope", changes: [{ operation: undefined, path: "a..b" }], updateMask: [], expectedRevision: -1, requestId: "" }),
       );
       expect(err.reason).toBe("VALIDATION_ERROR");
       expect(err.violations.map((v) => v.field)).toEqual(["context_id", "expected_revision", "changes[0].operation", "changes[0].path"]);
-      expect(store.transactions).toBe(before);
+      expect(store.writes).toBe(before);
     });
 
     it("refuses a stale expected_revision with SYNC_CONFLICT and current_revision", async () => {

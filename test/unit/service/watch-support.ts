@@ -2,7 +2,7 @@
  * Fakes for the watch hub's unit tests: a memory store that rings a doorbell after each commit
  * (as PgContextStore's onCommit does in the app), a recording sink, and bounded waits.
  */
-import type { ContextTx, StoreCall } from "../../../src/service/ports.js";
+import type { ApplyOutcome, ContextChange, ContextTx, StoreCall } from "../../../src/service/ports.js";
 import type { WatchMessage, WatchSink } from "../../../src/service/watch-types.js";
 import { LocalDoorbell } from "../../../src/store/local-doorbell.js";
 import { MemoryContextStore } from "../../support/memory-store.js";
@@ -13,19 +13,39 @@ export class RingingStore extends MemoryContextStore {
   ringing = true;
   readonly doorbell = new LocalDoorbell();
 
+  override async apply(call: StoreCall, change: ContextChange): Promise<ApplyOutcome> {
+    const outcome = await super.apply(call, change);
+    if (outcome.applied) this.rang([change]);
+    return outcome;
+  }
+
+  override async applyAll(call: StoreCall, changes: readonly ContextChange[]): Promise<ApplyOutcome[]> {
+    const outcomes = await super.applyAll(call, changes);
+    this.rang(changes.filter((_, i) => outcomes[i]!.applied));
+    return outcomes;
+  }
+
   override async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
-    const heads = new Map<string, number>();
+    const finished: ContextChange[] = [];
     const result = await super.transaction(call, (tx) =>
       work({
         ...tx,
-        appendEvents: async (events) => {
-          await tx.appendEvents(events);
-          for (const e of events) heads.set(e.contextId, Math.max(heads.get(e.contextId) ?? 0, e.revision));
+        finish: async (change) => {
+          const outcome = await tx.finish(change);
+          if (outcome.applied) finished.push(change);
+          return outcome;
         },
       }),
     );
-    if (this.ringing) for (const [id, revision] of heads) this.doorbell.ring(id, revision);
+    this.rang(finished);
     return result;
+  }
+
+  private rang(changes: readonly ContextChange[]): void {
+    if (!this.ringing) return;
+    const heads = new Map<string, number>();
+    for (const e of changes.flatMap((c) => c.events)) heads.set(e.contextId, Math.max(heads.get(e.contextId) ?? 0, e.revision));
+    for (const [id, revision] of heads) this.doorbell.ring(id, revision);
   }
 }
 

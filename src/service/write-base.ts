@@ -1,0 +1,69 @@
+/**
+ * Reading a WriteBase (ports.ts): who is a member, which participants exist, whether a base holds
+ * all a write needs, and the base a successful change leaves behind (the cache keeps it, so this
+ * instance's next write to the context is decided without reading it again).
+ */
+import type { Context } from "../domain/context.js";
+import type { Participant } from "../domain/participant.js";
+import type { ApplyOutcome, BaseQuery, ContextChange, WriteBase } from "./ports.js";
+
+/** `agentId`'s membership: the participant, null when it has none, undefined when the base did not read it. */
+export function memberIn(base: WriteBase, agentId: string): Participant | null | undefined {
+  for (const p of base.participants.values()) if (p.agentId === agentId) return p;
+  return base.complete || base.agents.has(agentId) ? null : undefined;
+}
+
+/** The participant `participantId`: null when it does not exist, undefined when the base did not read it. */
+export function participantIn(base: WriteBase, participantId: string): Participant | null | undefined {
+  const found = base.participants.get(participantId);
+  if (found !== undefined) return found;
+  return base.complete || base.participantIds.has(participantId) ? null : undefined;
+}
+
+/** Whether `base` holds everything `query` asks for. */
+export function covers(base: WriteBase, query: BaseQuery): boolean {
+  if (query.withState && base.context.sharedState === undefined) return false;
+  if (base.complete) return true;
+  if (query.participantId !== undefined && participantIn(base, query.participantId) === undefined) return false;
+  return query.agents.every((agent) => memberIn(base, agent) !== undefined);
+}
+
+function withoutState(context: Context): Context {
+  const { sharedState: _dropped, ...rest } = context;
+  return rest;
+}
+
+/**
+ * The base after `change` was applied on `base`: the stored context, the participants as the
+ * change left them (updated ones as stored), and what is now known not to exist. Null when the
+ * context was deleted.
+ */
+export function successor(base: WriteBase, change: ContextChange, outcome: Extract<ApplyOutcome, { applied: true }>): WriteBase | null {
+  if (outcome.context === null) return null;
+  const participants = new Map(base.participants);
+  const agents = new Set(base.agents);
+  const participantIds = new Set(base.participantIds);
+  for (const p of change.inserted ?? []) participants.set(p.participantId, p);
+  for (const p of outcome.updated) participants.set(p.participantId, p);
+  for (const id of change.deleted ?? []) {
+    const gone = participants.get(id);
+    participants.delete(id);
+    participantIds.add(id);
+    if (gone !== undefined) agents.add(gone.agentId);
+  }
+  const state = change.sharedState ?? base.context.sharedState;
+  const context = withoutState(outcome.context);
+  return {
+    context: state === undefined ? context : { ...context, sharedState: state },
+    participants,
+    complete: base.complete,
+    agents,
+    participantIds,
+    cached: true,
+  };
+}
+
+/** The base of a context just created: no participants, so every lookup is answered. */
+export function createdBase(context: Context): WriteBase {
+  return { context, participants: new Map(), complete: true, agents: new Set(), participantIds: new Set(), cached: true };
+}
