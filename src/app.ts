@@ -9,6 +9,7 @@ import { ParticipantService } from "./service/participant-service.js";
 import { SharedStateService } from "./service/shared-state-service.js";
 import { systemClock, type Doorbell } from "./service/ports.js";
 import { Sweeper } from "./service/sweeper.js";
+import { Writes } from "./service/writes.js";
 import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server.js";
 import { PrometheusMetrics } from "./metrics/prometheus-metrics.js";
 import { startTracing } from "./tracing/tracing.js";
@@ -75,9 +76,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
   metrics.observeWork(poolMax, () => pgStore.operationsInFlight, () => hub.backlog, queue);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
-  const contexts = new ContextService(store, systemClock, { sharedStateMaxBytes: config.sharedStateMaxBytes });
-  const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval });
-  const participants = new ParticipantService(store, systemClock, presence);
+  // One write path for every service: writes to one context from this instance go one at a time.
+  const writes = new Writes(store, systemClock);
+  const contexts = new ContextService(store, systemClock, { sharedStateMaxBytes: config.sharedStateMaxBytes }, writes);
+  const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval }, writes);
+  const participants = new ParticipantService(store, systemClock, presence, writes);
   const sweeper = new Sweeper(store, systemClock, presence, { intervalMs: config.sweepIntervalMs, batchSize: config.sweepBatchSize, retentionRevisions: config.eventRetentionRevisions }, logger, metrics);
   const server = createGrpcServer({
     config,

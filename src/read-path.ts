@@ -4,7 +4,7 @@
  */
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
-import { CachedContextStore, contextViewKeys } from "./service/cached-store.js";
+import { CachedContextStore, contextViewKeys, type KeptBase } from "./service/cached-store.js";
 import type { ContextStore, Doorbell } from "./service/ports.js";
 import { ReadCache, type CacheCounters, type Entry, type Stamp } from "./service/read-cache.js";
 import { LruLocalCache } from "./store/local-cache.js";
@@ -34,12 +34,16 @@ export function readPath(store: ContextStore, config: Config, doorbell: Doorbell
           logger,
         });
   const cache = new ReadCache(entries, stamps, l2, doorbell, { l1TtlMs: config.cacheL1TtlMs }, contextViewKeys);
-  const cached = new CachedContextStore(store, cache, { entryMs: config.cacheL2TtlMs, statisticsMs: config.cacheStatisticsTtlMs });
+  // Write bases are this instance's own: kept in memory only, within the same bounds as the L1.
+  const bases = new LruLocalCache<KeptBase>({ maxEntries: config.cacheL1MaxEntries, maxBytes: config.cacheL1MaxBytes, ttlMs: config.cacheL1TtlMs });
+  const cached = new CachedContextStore(store, cache, { entryMs: config.cacheL2TtlMs, statisticsMs: config.cacheStatisticsTtlMs }, bases);
+  const unsubscribe = doorbell.subscribe((contextId, revision) => cached.heard(contextId, revision));
   return {
     store: cached,
     committed: (contextId, revision) => cached.committed(contextId, revision),
     counters: () => cache.counters,
     async close() {
+      unsubscribe();
       cache.close();
       await l2?.close();
     },

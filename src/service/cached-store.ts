@@ -5,6 +5,12 @@
  * straight to the store. Cached reads always load from the primary (never `replicaOk`): a copy
  * that outlives a lagging replica's answer would break read-your-writes.
  *
+ * Write bases (ports.ts WriteBase): after each write of this instance applies, the base it leaves
+ * (write-base.ts) is kept in memory, so the next write to the context is decided without reading
+ * it: one round trip instead of two. A kept base is only ever a guess — the write applies only if
+ * the context is still at its revision, and a refusal decided on it is confirmed under the lock
+ * (writes.ts) — so it is dropped when another instance's revision is heard, or a write finds it stale.
+ *
  * Invalidation: commits arrive through `committed()` (the app calls it from the store's onCommit);
  * writes that change what a read returns without a new revision — a lease renewal, a compaction,
  * a context kept alive by the sweeper — touch the context after they commit.
@@ -13,26 +19,29 @@ import { contextFromJson, participantFromJson, participantsFromJson } from "../d
 import type { Context } from "../domain/context.js";
 import type { JsonObject } from "../domain/json.js";
 import type { Participant } from "../domain/participant.js";
-import type {
-  ApplyOutcome,
-  BaseQuery,
-  ContextChange,
-  ContextListQuery,
-  ContextListResult,
-  ContextStore,
-  ContextTx,
-  LeaseRenewal,
-  ParticipantListQuery,
-  ParticipantListResult,
-  RequestKey,
-  StateHistory,
-  StatisticsGroup,
-  StoreCall,
-  StoredResult,
-  SweepCandidates,
-  WriteBase,
+import {
+  ALL_CONTEXTS,
+  type ApplyOutcome,
+  type BaseQuery,
+  type ContextChange,
+  type ContextListQuery,
+  type ContextListResult,
+  type ContextStore,
+  type ContextTx,
+  type LeaseRenewal,
+  type LocalCache,
+  type ParticipantListQuery,
+  type ParticipantListResult,
+  type RequestKey,
+  type StateHistory,
+  type StatisticsGroup,
+  type StoreCall,
+  type StoredResult,
+  type SweepCandidates,
+  type WriteBase,
 } from "./ports.js";
 import type { CachedRead, ReadCache } from "./read-cache.js";
+import { baseAfter, covers } from "./write-base.js";
 
 export interface CacheTtls {
   /** Contexts, memberships, participants and participant lists in the L2. */
@@ -48,12 +57,17 @@ export function contextViewKeys(contextId: string): readonly string[] {
 
 /**
  * `tx`, noting the contexts whose reads it changed without a revision (a compaction, a context kept
- * alive): they are touched once it committed. Changes it finishes are revisions: committed() hears them.
+ * alive): they are touched once it committed. Changes it finishes are revisions (committed() hears
+ * them); `finished` keeps the base each leaves.
  */
-function noting(tx: ContextTx, touched: Set<string>): ContextTx {
+function noting(tx: ContextTx, touched: Set<string>, finished: (change: ContextChange, outcome: ApplyOutcome) => void): ContextTx {
   return {
     lockBase: (query, request) => tx.lockBase(query, request),
-    finish: (change) => tx.finish(change),
+    finish: async (change) => {
+      const outcome = await tx.finish(change);
+      finished(change, outcome);
+      return outcome;
+    },
     keepAlive: async (contextId, lastActivityAt, expiresAt) => {
       touched.add(contextId);
       await tx.keepAlive(contextId, lastActivityAt, expiresAt);
@@ -80,6 +94,16 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** What a kept base weighs against the L1's byte bound, besides its shared state. */
+const BASE_BYTES = 1024;
+const PARTICIPANT_BYTES = 512;
+
+export interface KeptBase {
+  readonly base: WriteBase;
+  /** Its shared state's size, when it holds one (0: unknown or none). */
+  readonly stateBytes: number;
+}
+
 export class CachedContextStore implements ContextStore {
   readonly sweep: SweepCandidates;
 
@@ -87,6 +111,8 @@ export class CachedContextStore implements ContextStore {
     private readonly store: ContextStore,
     private readonly cache: ReadCache,
     private readonly ttls: CacheTtls,
+    /** Bases kept from this instance's writes, by context id. */
+    private readonly bases: LocalCache<KeptBase>,
   ) {
     this.sweep = store.sweep;
   }
@@ -96,26 +122,60 @@ export class CachedContextStore implements ContextStore {
     this.cache.committed(contextId, revision);
   }
 
+  /** A revision heard on the doorbell (any instance's): a kept base older than it is stale. */
+  heard(contextId: string, revision: number): void {
+    if (contextId === ALL_CONTEXTS) this.bases.clear();
+    const kept = this.bases.get(contextId);
+    if (kept !== undefined && kept.base.context.revision < revision) this.bases.delete(contextId);
+  }
+
+  private keep(change: ContextChange, outcome: ApplyOutcome): void {
+    if (!outcome.applied) {
+      this.bases.delete(change.contextId);
+      return;
+    }
+    const next = baseAfter(change, outcome);
+    if (next === null) {
+      this.bases.delete(change.contextId);
+      return;
+    }
+    const prior = this.bases.get(change.contextId);
+    const stateBytes = next.context.sharedState === undefined ? 0 : (change.stateBytes ?? prior?.stateBytes ?? 0);
+    this.bases.set(change.contextId, { base: next, stateBytes }, BASE_BYTES + PARTICIPANT_BYTES * next.participants.size + stateBytes);
+  }
+
   async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
     const touched = new Set<string>();
-    const result = await this.store.transaction(primary(call), (tx) => work(noting(tx, touched)));
+    const result = await this.store.transaction(primary(call), (tx) =>
+      work(
+        noting(tx, touched, (change, outcome) => {
+          this.keep(change, outcome);
+        }),
+      ),
+    );
     for (const contextId of touched) await this.cache.touch(contextId);
     return result;
   }
 
-  // A write's base decides it, so it is read from the primary; the change reaches the cache through
-  // committed() (the store's onCommit), before the write answers.
+  // A write's base decides it, so a base not kept is read from the primary; the change reaches the
+  // read cache through committed() (the store's onCommit), before the write answers.
 
-  loadBase(call: StoreCall, query: BaseQuery): Promise<WriteBase | null> {
+  async loadBase(call: StoreCall, query: BaseQuery): Promise<WriteBase | null> {
+    const kept = this.bases.get(query.contextId);
+    if (kept !== undefined && covers(kept.base, query)) return kept.base;
     return this.store.loadBase(primary(call), query);
   }
 
-  apply(call: StoreCall, change: ContextChange): Promise<ApplyOutcome> {
-    return this.store.apply(call, change);
+  async apply(call: StoreCall, change: ContextChange): Promise<ApplyOutcome> {
+    const outcome = await this.store.apply(call, change);
+    this.keep(change, outcome);
+    return outcome;
   }
 
-  applyAll(call: StoreCall, changes: readonly ContextChange[]): Promise<ApplyOutcome[]> {
-    return this.store.applyAll(call, changes);
+  async applyAll(call: StoreCall, changes: readonly ContextChange[]): Promise<ApplyOutcome[]> {
+    const outcomes = await this.store.applyAll(call, changes);
+    changes.forEach((change, i) => this.keep(change, outcomes[i]!));
+    return outcomes;
   }
 
   storedResult(call: StoreCall, key: RequestKey): Promise<StoredResult | null> {

@@ -67,3 +67,13 @@ export function successor(base: WriteBase, change: ContextChange, outcome: Extra
 export function createdBase(context: Context): WriteBase {
   return { context, participants: new Map(), complete: true, agents: new Set(), participantIds: new Set(), cached: true };
 }
+
+/** The base an applied change leaves: the created context's, or `successor` of the one it was decided on; null when there is none to keep. */
+export function baseAfter(change: ContextChange, outcome: Extract<ApplyOutcome, { applied: true }>): WriteBase | null {
+  if (outcome.context === null) return null;
+  if (change.baseRevision === 0) {
+    const context = withoutState(outcome.context);
+    return createdBase(change.sharedState === undefined ? context : { ...context, sharedState: change.sharedState });
+  }
+  return change.base === undefined ? null : successor(change.base, change, outcome);
+}
