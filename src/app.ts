@@ -74,6 +74,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const replicas = database.replicas;
   if (replicas !== undefined) metrics.observeReplicas(() => replicas.counters(), () => replicas.status());
   const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
+  metrics.observeDatabase(() => database.sql.counters);
   metrics.observeWork(poolMax, () => pgStore.operationsInFlight, () => hub.backlog, queue);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
   // One write path for every service: writes to one context from this instance go one at a time.

@@ -34,6 +34,8 @@ export interface ServerProcess {
   readonly pid: number;
   readonly port: number;
   readonly address: string;
+  /** `host:port` of its /metrics, when its ready line names one (our server does). */
+  readonly metricsAddress?: string;
   /** SIGTERM, then SIGKILL when it has not exited within the grace period; idempotent. */
   stop(): Promise<void>;
 }
@@ -58,13 +60,16 @@ export async function startProcess(label: string, args: readonly string[], env: 
   };
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => chunk.split("\n").forEach(keep));
   const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+  let metricsAddress: string | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on("line", (line) => {
       keep(line);
       if (!line.includes(readyMessage)) return;
       try {
-        const entry = JSON.parse(line) as { msg?: string; address?: string; port?: number };
-        if (entry.msg === readyMessage) resolve(entry.port ?? Number(entry.address?.split(":").pop()));
+        const entry = JSON.parse(line) as { msg?: string; address?: string; port?: number; metrics?: string };
+        if (entry.msg !== readyMessage) return;
+        metricsAddress = entry.metrics;
+        resolve(entry.port ?? Number(entry.address?.split(":").pop()));
       } catch {
         // not a JSON log line
       }
@@ -76,6 +81,7 @@ export async function startProcess(label: string, args: readonly string[], env: 
     pid: child.pid!,
     port,
     address: `127.0.0.1:${port}`,
+    ...(metricsAddress === undefined ? {} : { metricsAddress }),
     stop: () => stopChild(child, exited),
   };
 }

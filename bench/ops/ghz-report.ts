@@ -4,12 +4,15 @@
  * plus 99.9), `histogram` (mark in s, count, frequency), `statusCodeDistribution`,
  * `errorDistribution` — with the driver's own counts beside them under `driver`.
  */
+import type { CallCosts } from "./call-costs.js";
 import { encodeHistogram, ghzLatency, mergeHistograms, summarize, type LatencySummary } from "../fanout/histogram.js";
 import { BUCKETS, markSeconds } from "./latency-buckets.js";
 import type { UnaryResults } from "./unary-protocol.js";
 
 export interface GhzReport {
   readonly name: string;
+  /** Not in ghz: what each call cost the server over the measured window (bench/ops/call-costs.ts), when metered. */
+  readonly costs?: CallCosts;
   readonly count: number;
   readonly total: number;
   readonly average: number;

@@ -17,6 +17,7 @@ import { cacheTable, compareCache, type CacheComparison } from "./cache-compare.
 import { machine } from "../fanout/report.js";
 import { Cleanup, createThrowawayDatabase } from "../fanout/resources.js";
 import { ECHO_READY_MESSAGE } from "./echo-ready.js";
+import { CostMeter, median } from "./call-costs.js";
 import { ghzReport, type GhzReport } from "./ghz-report.js";
 import { OPERATIONS, type Operation } from "./operations.js";
 import { postgresBaseline, type RawFigures } from "./postgres-baseline.js";
@@ -37,9 +38,17 @@ function abandon(why: string, code: number): void {
   void cleanup.runAll().finally(() => process.exit(code));
 }
 
-/** Runs one operation's config in one mode on the pool and merges the workers' results. */
-async function measure(pool: UnaryPool, settings: DriverSettings, address: string, operation: string, mode: "open" | "closed", rate: number, items: readonly SeedItem[], consume: boolean): Promise<GhzReport> {
+/**
+ * Runs one operation's config in one mode on the pool and merges the workers' results; with a
+ * meter, also what each call cost the server over the measured window (call-costs.ts).
+ */
+async function measure(pool: UnaryPool, settings: DriverSettings, address: string, operation: string, mode: "open" | "closed", rate: number, items: readonly SeedItem[], consume: boolean, meter?: CostMeter): Promise<GhzReport> {
   const config = readConfig(operation);
+  const startAtMs = Date.now() + 300;
+  // The server's counters as the measured window opens (after the warm-up), and again once it is over.
+  const opened = meter === undefined ? undefined : new Promise<Awaited<ReturnType<CostMeter["sample"]>>>((resolve, reject) => {
+    setTimeout(() => meter.sample().then(resolve, reject), startAtMs + settings.warmupMs - Date.now());
+  });
   const parts = await pool.run(
     {
       address,
@@ -49,7 +58,7 @@ async function measure(pool: UnaryPool, settings: DriverSettings, address: strin
       concurrency: settings.concurrencyPerWorker,
       channels: settings.channelsPerWorker,
       // Workers start together, a little ahead, so none begins before the others are ready.
-      startAtMs: Date.now() + 300,
+      startAtMs,
       warmupMs: settings.warmupMs,
       measureMs: settings.measureMs,
       maxInFlight: 2_000,
@@ -57,11 +66,14 @@ async function measure(pool: UnaryPool, settings: DriverSettings, address: strin
     rate,
     items,
   );
-  return ghzReport(`${operation}-${mode}`, parts, settings.measureMs, {
+  const report = ghzReport(`${operation}-${mode}`, parts, settings.measureMs, {
     mode,
     targetRps: mode === "open" ? rate : null,
     concurrency: mode === "closed" ? settings.concurrencyPerWorker * pool.size : null,
   });
+  if (meter === undefined || opened === undefined) return report;
+  const [a, b] = [await opened, await meter.sample()];
+  return { ...report, costs: CostMeter.between(a, b, report.driver.ok + report.driver.errors) };
 }
 
 /** The cache comparison's open-loop rate: the seed's GetContext rate (2,000/s) scaled as the run's other rates are. */
@@ -200,10 +212,12 @@ async function main(): Promise<number> {
     console.log(`bench (${settings.mode}): ${operations.length} operations, ${settings.warmupMs / 1000} s + ${settings.measureMs / 1000} s per mode`);
     // The transport ceiling first, alone on the machine.
     process.stdout.write("baseline: bare grpc-js echo, closed loop… ");
+    // It stays up: each operation's closed-loop windows alternate with the echo's.
     const echoServer = await startProcess("echo", ["bench/ops/echo-server.ts"], {}, ECHO_READY_MESSAGE);
     const stopEcho = cleanup.add("stop the echo server", () => echoServer.stop());
-    echo = await measure(pool, settings, echoServer.address, "get-context", "closed", 0, [{ contextId: randomUUID() }], false);
-    await stopEcho();
+    const echoMeter = new CostMeter({ pid: echoServer.pid });
+    const runEcho = () => measure(pool, settings, echoServer.address, "get-context", "closed", 0, [{ contextId: randomUUID() }], false, echoMeter);
+    echo = await runEcho();
     console.log(brief(echo));
 
     const server = await startServer(settings);
@@ -214,6 +228,8 @@ async function main(): Promise<number> {
       console.log(postgresFigures.map((p) => `${p.name} ${p.rps}/s p95 ${p.latency.p95Ms} ms`).join("; "));
     }
     const address = server.current.address;
+    const meter = new CostMeter({ pid: server.current.pid, ...(server.current.metricsAddress === undefined ? {} : { metricsAddress: server.current.metricsAddress }), ...(server.databaseUrl === undefined ? {} : { databaseUrl: server.databaseUrl }) });
+    cleanup.add("close the cost meter", () => meter.close());
     const seeder = new Seeder(address);
     process.stdout.write(`seeding ${settings.poolContexts} contexts × ${settings.poolMembers} members… `);
     const poolIds = await seeder.createContexts(settings.poolContexts, 100);
@@ -222,8 +238,9 @@ async function main(): Promise<number> {
     const shared = { contexts: poolIds.map((contextId) => ({ contextId })), members };
     const windowSeconds = (settings.warmupMs + settings.measureMs) / 1000;
     for (const [i, operation] of operations.entries()) {
-      results.push(await runOperation(`[${i + 1}/${operations.length}]`, operation, { pool, settings, address, seeder, shared, windowSeconds }));
+      results.push(await runOperation(`[${i + 1}/${operations.length}]`, operation, { pool, settings, address, seeder, shared, windowSeconds, meter, runEcho }));
     }
+    await stopEcho();
     if (settings.only === undefined) {
       // Issue 5: GetContext with the read cache on and off, on the same data, in this run.
       console.log(`cache: GetContext with the read cache on and off (open loop at ${cacheRate(settings)}/s)…`);
@@ -314,23 +331,51 @@ interface RunContext {
   readonly seeder: Seeder;
   readonly shared: { contexts: readonly SeedItem[]; members: readonly SeedItem[] };
   readonly windowSeconds: number;
+  readonly meter: CostMeter;
+  /** One closed-loop window of the echo server, now. */
+  readonly runEcho: () => Promise<GhzReport>;
 }
 
-/** Seeds, then runs open and closed loop for one operation; a failure is reported, not thrown. */
+/** Windows per mode and operation: each figure is the median of these (the machine's noise is ±40 %). */
+const WINDOWS = 3;
+
+/**
+ * Seeds, then runs WINDOWS open-loop windows, then WINDOWS closed-loop windows each right after an
+ * echo window (so every ratio to the echo is of the same minute); the figures reported are the
+ * medians (P95 for open, ops/s for closed) and every window is kept. A failure is reported, not thrown.
+ */
 async function runOperation(prefix: string, operation: Operation, c: RunContext): Promise<OperationResult> {
   const rate = operation.rate * c.settings.rateScale;
   try {
-    process.stdout.write(`${prefix} ${operation.name}: seeding… `);
-    const openSeed = await c.seeder.itemsFor(operation.seedKind, Math.ceil(rate * c.windowSeconds * 1.1), c.shared);
-    process.stdout.write(`open loop ${rate}/s… `);
-    const open = await measure(c.pool, c.settings, c.address, operation.name, "open", rate, openSeed.items, openSeed.consume);
-    console.log(brief(open));
-    process.stdout.write(`${prefix} ${operation.name}: seeding… `);
-    const closedSeed = await c.seeder.itemsFor(operation.seedKind, Math.ceil(c.settings.closedSeedPerSecond * c.windowSeconds), c.shared);
-    process.stdout.write("closed loop… ");
-    const closed = await measure(c.pool, c.settings, c.address, operation.name, "closed", 0, closedSeed.items, closedSeed.consume);
-    console.log(brief(closed));
-    return { operation, open, closed };
+    const opens: GhzReport[] = [];
+    for (let w = 1; w <= WINDOWS; w++) {
+      process.stdout.write(`${prefix} ${operation.name}: seeding… `);
+      const openSeed = await c.seeder.itemsFor(operation.seedKind, Math.ceil(rate * c.windowSeconds * 1.1), c.shared);
+      process.stdout.write(`open loop ${rate}/s (${w}/${WINDOWS})… `);
+      const open = await measure(c.pool, c.settings, c.address, operation.name, "open", rate, openSeed.items, openSeed.consume, c.meter);
+      console.log(brief(open));
+      opens.push(open);
+    }
+    const closeds: GhzReport[] = [];
+    const echoes: GhzReport[] = [];
+    for (let w = 1; w <= WINDOWS; w++) {
+      process.stdout.write(`${prefix} ${operation.name}: seeding… `);
+      const closedSeed = await c.seeder.itemsFor(operation.seedKind, Math.ceil(c.settings.closedSeedPerSecond * c.windowSeconds), c.shared);
+      process.stdout.write(`echo… `);
+      const echo = await c.runEcho();
+      process.stdout.write(`${echo.rps.toFixed(0)}/s; closed loop (${w}/${WINDOWS})… `);
+      const closed = await measure(c.pool, c.settings, c.address, operation.name, "closed", 0, closedSeed.items, closedSeed.consume, c.meter);
+      console.log(brief(closed));
+      echoes.push(echo);
+      closeds.push(closed);
+    }
+    return {
+      operation,
+      open: median(opens, (r) => r.driver.latency.p95Ms)!,
+      closed: median(closeds, (r) => r.rps)!,
+      echo: median(echoes, (r) => r.rps)!,
+      windows: { open: opens, closed: closeds, echo: echoes },
+    };
   } catch (error) {
     if (cleanup.closing) return { operation, error: "abandoned" };
     console.error(`\n${operation.name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

@@ -13,8 +13,12 @@ import type { DriverSettings } from "./settings.js";
 
 export interface OperationResult {
   readonly operation: Operation;
+  /** The median window of each mode (P95 for open, ops/s for closed), and the echo's median beside the closed ones. */
   readonly open?: GhzReport;
   readonly closed?: GhzReport;
+  readonly echo?: GhzReport;
+  /** Every window, in the order run (each closed window right after its echo window). */
+  readonly windows?: { readonly open: readonly GhzReport[]; readonly closed: readonly GhzReport[]; readonly echo: readonly GhzReport[] };
   readonly error?: string;
 }
 
@@ -57,7 +61,6 @@ const mark = (value: boolean | undefined): string => (value === undefined ? "—
 
 /** The per-operation table (also pasted into the READMEs). */
 export function operationsTable(run: RunSummary): string {
-  const echoRps = run.echo?.rps;
   const lines = [
     "| operation | seed P50 / P95 / P99 | seed ops/s | rate run | ours P50 / P95 / P99 (p99.9) | errors | P95 target | P95 | our max ops/s | × seed | ÷ echo | max target | max |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -68,6 +71,8 @@ export function operationsTable(run: RunSummary): string {
       lines.push(`| ${op.name} | | | | failed: ${result.error.split("\n")[0]!.slice(0, 120)} | | | | | | | | |`);
       continue;
     }
+    // The echo of this operation's own minutes when it was measured beside it, else the run's first.
+    const echoRps = result.echo?.rps ?? run.echo?.rps;
     const v = verdict(result, echoRps);
     const l = open?.driver.latency;
     const seed = op.seed;
@@ -94,6 +99,42 @@ export function operationsTable(run: RunSummary): string {
   return lines.join("\n");
 }
 
+const fixed = (value: number | undefined, digits: number): string => (value === undefined ? "—" : value.toFixed(digits));
+
+/**
+ * Per operation, what a call cost in its median closed-loop window: the database work our server
+ * counted, Postgres's committed transactions, the server's CPU per call beside the echo server's
+ * in the echo window run just before it; then every window's ops/s and P95, so the spread shows.
+ */
+export function costsTable(run: RunSummary): string {
+  const lines = [
+    "| operation | statements / call | round trips / call | transactions / call | xact_commit / call | server CPU / call | echo CPU / call | CPU ÷ echo | closed ops/s, 3 windows (echo) | open P95, 3 windows |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const result of run.operations) {
+    const c = result.closed?.costs;
+    const e = result.echo?.costs;
+    const w = result.windows;
+    lines.push(
+      [
+        "",
+        result.operation.name,
+        fixed(c?.statements, 2),
+        fixed(c?.roundTrips, 2),
+        fixed(c?.transactions, 2),
+        fixed(c?.xactCommits, 2),
+        c === undefined ? "—" : `${c.cpuMsPerCall.toFixed(3)} ms`,
+        e === undefined ? "—" : `${e.cpuMsPerCall.toFixed(3)} ms`,
+        c === undefined || e === undefined || e.cpuMsPerCall === 0 ? "—" : `${(c.cpuMsPerCall / e.cpuMsPerCall).toFixed(1)}×`,
+        w === undefined ? "—" : w.closed.map((r, i) => `${int(r.rps)} (${int(w.echo[i]?.rps)})`).join(", "),
+        w === undefined ? "—" : w.open.map((r) => `${ms(r.driver.latency.p95Ms)}`).join(", ") + " ms",
+        "",
+      ].join(" | ").trim(),
+    );
+  }
+  return lines.join("\n");
+}
+
 export function renderMarkdown(run: RunSummary, chartFile: string): string {
   const m = run.machine;
   const echo = run.echo?.driver.latency;
@@ -108,7 +149,17 @@ export function renderMarkdown(run: RunSummary, chartFile: string): string {
     "",
     operationsTable(run),
     "",
+    "Each figure is the median of three windows: P95 of three open-loop windows, ops/s of three closed-loop windows, each run right after an echo window (÷ echo is against the median of those).",
+    "",
     `![P95 per operation](${chartFile})`,
+    "",
+    "## Cost per call (median closed-loop window)",
+    "",
+    costsTable(run),
+    "",
+    "Statements, round trips and transactions are our server's own counts (`database_*_total` ÷ `grpc_calls_total` over the window); " +
+      "xact_commit is Postgres's (`pg_stat_database`, flushed about once a second, so ±1 s of the window; every lone statement is one). " +
+      "CPU is the process's user + system time over the window ÷ calls it finished.",
     "",
     "## Baselines (same run)",
     "",

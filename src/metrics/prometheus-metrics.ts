@@ -183,6 +183,17 @@ export class PrometheusMetrics {
     );
   }
 
+  /**
+   * Exports, read at scrape time, what the service sent to the primary: statements, round trips
+   * (a lone statement, or one batch of a transaction) and transactions — per call, the bench report's
+   * table (bench/ops/call-costs.ts).
+   */
+  observeDatabase(counters: () => { readonly statements: number; readonly roundTrips: number; readonly transactions: number }): void {
+    this.scrapedCounter("database_statements_total", "Statements sent to the primary (BEGIN and COMMIT included)", [], () => [[{}, counters().statements]]);
+    this.scrapedCounter("database_round_trips_total", "Times a call waited for the primary: one per lone statement, one per batch of a transaction", [], () => [[{}, counters().roundTrips]]);
+    this.scrapedCounter("database_transactions_total", "Transactions begun on the primary", [], () => [[{}, counters().transactions]]);
+  }
+
   /** A counter whose values are read from `read` at each scrape (the source keeps plain running totals). */
   private scrapedCounter(name: string, help: string, labelNames: readonly string[], read: () => ReadonlyArray<readonly [Labels, number]>): void {
     new Counter({

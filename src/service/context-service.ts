@@ -62,11 +62,6 @@ function checkNonNegative(v: Violations, field: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) v.add(field, "must be a non-negative integer");
 }
 
-function withoutState(context: Context): Context {
-  const { sharedState: _dropped, ...rest } = context;
-  return rest;
-}
-
 export interface ContextServiceOptions {
   /** SHARED_STATE_MAX_BYTES: the initial shared state obeys the limit UpdateSharedState enforces. */
   readonly sharedStateMaxBytes: number;
