@@ -69,5 +69,29 @@ await describeOnApps("database failures over gRPC", (under) => {
       const after = await client.getContext({ contextId: id }, alice);
       expect(after.context).toMatchObject({ description: "", revision: 1n });
     });
+
+    it("cancels a read whose deadline passes, with no transaction around it: DEADLINE_EXCEEDED and no statement left running", async () => {
+      const client = under.client(ContextService);
+      await client.createContext({ context: { name: "listed", type: ContextType.SEQUENTIAL } }, alice);
+      const other = postgres(under.databaseUrl(), { max: 2, onnotice: () => {} });
+      try {
+        // An exclusive table lock makes any read of contexts wait inside Postgres.
+        const holder = other.begin(async (tx) => {
+          await tx`lock table contexts in access exclusive mode`;
+          const err = await failure(client.listContexts({ pageSize: 10 }, { ...alice, deadline: Date.now() + 300 }));
+          expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+          // The lock is still held: only a cancelled statement stops waiting on it.
+          for (;;) {
+            const [row] = await other`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`;
+            if (row?.["n"] === 0) break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        });
+        await holder;
+      } finally {
+        await other.end({ timeout: 5 });
+      }
+      expect((await client.listContexts({ pageSize: 10 }, alice)).contexts.map((c) => c.name)).toEqual(["listed"]);
+    });
   });
 });
