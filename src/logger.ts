@@ -34,6 +34,10 @@ export const REDACT = [
 ];
 
 export function createLogger(options: LoggerOptions): Logger {
+  // Asynchronous: a line is queued, and lines queued while a write is in flight go out together in
+  // the next one, so a busy server does not pay a write(2) per call. pino flushes the queue
+  // synchronously when the process exits.
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
   return pino(
     {
       level: options.level,
@@ -41,7 +45,7 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: REDACT, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination,
+    destination,
   );
 }
 

@@ -115,6 +115,8 @@ export class RedisCache implements SharedCache {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: options.commandTimeoutMs ?? 250,
+      // Commands issued in one event-loop turn (every commit's advance, the reads of a burst) go out in one write.
+      enableAutoPipelining: true,
     }) as Redis & Scripts;
     this.redis.defineCommand("mplpCacheFill", { numberOfKeys: 3, lua: FILL });
     this.redis.defineCommand("mplpCacheAdvance", { lua: ADVANCE });
