@@ -87,11 +87,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     tracing,
   });
   let port: number;
-  let metricsServer: MetricsServer;
+  let metricsServer: MetricsServer | undefined;
   // Mirrors gRPC health: /readyz answers 200 only between "serving" and the start of shutdown.
   let serving = false;
   try {
-    port = await server.start();
+    // The metrics port first: if it is taken, start-up fails before gRPC ever says it is listening.
     metricsServer = await startMetricsServer({
       host: config.metricsHost,
       port: config.metricsPort,
@@ -103,7 +103,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         return true;
       },
     });
+    port = await server.start();
   } catch (error) {
+    await metricsServer?.close();
     await server.shutdown();
     await tracing.shutdown();
     await hub.close();

@@ -98,6 +98,18 @@ export function callGuard(config: ServerConfig): CallGuard {
   };
 }
 
+/**
+ * grpc-js reports a busy port as "No address added out of total 1 resolved errors: [listen
+ * EADDRINUSE …]": say which setting it is and what to do. The original stays as `cause`.
+ */
+function grpcBindError(error: Error, address: string): Error {
+  if (/EADDRINUSE/.test(error.message)) {
+    return new Error(`GRPC_HOST:GRPC_PORT ${address} is already in use, perhaps by another mplp-context: stop what holds it, or set GRPC_PORT to a free port (0 picks one)`, { cause: error });
+  }
+  if (/EACCES/.test(error.message)) return new Error(`GRPC_HOST:GRPC_PORT ${address} may not be bound by this user: set GRPC_PORT above 1023`, { cause: error });
+  return new Error(`GRPC_HOST:GRPC_PORT ${address} could not be bound: ${error.message}`, { cause: error });
+}
+
 /** Builds the server; nothing listens until start(). */
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const { config, logger, handlers, metrics, tracing } = options;
@@ -118,7 +130,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       return new Promise<number>((resolve, reject) => {
         server.bindAsync(address, serverCredentials(config.tls), (error, port) => {
           if (error) {
-            reject(error);
+            reject(grpcBindError(error, address));
             return;
           }
           logger.info(
