@@ -129,6 +129,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     stop() {
       stopping ??= (async () => {
         serving = false;
+        server.setServing(false);
         await sweeper.stop();
         // Watch streams never end on their own: end them (clients resume elsewhere) before draining.
         await hub.close();

@@ -56,7 +56,11 @@ export interface GrpcServerOptions {
 export interface GrpcServer {
   /** Binds grpcHost:grpcPort and resolves with the bound port (the real one when grpcPort is 0). Health stays NOT_SERVING. */
   start(): Promise<number>;
-  /** Health of the server and both services: SERVING once dependencies are ready, NOT_SERVING to drain traffic away. */
+  /**
+   * Health of the server and both services: SERVING once dependencies are ready, NOT_SERVING to
+   * drain traffic away (after SERVING: the shutdown has begun, and streams ended from then on are
+   * logged as expected, not as failures).
+   */
   setServing(serving: boolean): void;
   /**
    * Health NOT_SERVING, stop accepting calls, let in-flight ones finish for shutdownGraceMs, then
@@ -115,7 +119,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const { config, logger, handlers, metrics, tracing } = options;
   const server = new grpc.Server(serverOptions(config));
   const guard = callGuard(config);
-  const adapter = { logger, guard, ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
+  // Set once health turns NOT_SERVING after serving (the start of a graceful shutdown): streams ended from then on are expected.
+  let draining = false;
+  let wasServing = false;
+  const adapter = { logger, guard, draining: () => draining, ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
   addService(server, ContextService, handlers.context, adapter);
   addService(server, ParticipantService, handlers.participant ?? {}, adapter);
   const health = new Health([ContextService.typeName, ParticipantService.typeName]);
@@ -143,10 +150,13 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     },
 
     setServing(serving) {
+      if (serving) wasServing = true;
+      draining = !serving && wasServing;
       health.setServing(serving);
     },
 
     shutdown() {
+      draining = true;
       stopped ??= new Promise<void>((resolve) => {
         health.setServing(false);
         const force = setTimeout(() => {
