@@ -135,6 +135,8 @@ describe("mplp-context watch", () => {
       expect(await first.stop()).toBe(0);
       await watch.until("the disconnect notice", () => watch.stderr.includes("resuming from revision 5"));
       second = await startServerProcess({ PGLITE_DATA_DIR: dataDir, GRPC_PORT: String(port) });
+      // Back before any new event: it says so at once, with the revision it resumes from.
+      await watch.until("the reconnect notice", () => watch.stderr.includes("reconnected; resumed from revision 5"));
       client = connect({ address: second.address, principal: "alice" });
       await client.contexts.updateSharedState({ contextId, changes: [setVar("plan.step", 3)] });
       await client.participants.removeParticipant({ contextId, participantId: participant!.participantId, reason: "done" });
@@ -155,6 +157,12 @@ describe("mplp-context watch", () => {
       ]);
       expect(watch.lines[4]).toMatch(/set plan\.step=3$/);
       expect(watch.lines[5]).toContain("(reason: done)");
+      // However many attempts the outage took (the second server needs seconds to start): one line when
+      // the server went, one when it came back.
+      expect(watch.stderr.trim().split("\n")).toEqual([
+        expect.stringMatching(/^watch: disconnected \(UNAVAILABLE.*\); retrying until a server takes the stream back, then resuming from revision 5$/),
+        "watch: reconnected; resumed from revision 5",
+      ]);
     } finally {
       expect(await watch.stop()).toBe(0);
     }
