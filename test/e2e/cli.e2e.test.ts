@@ -4,6 +4,9 @@
  * `participants heartbeat|keepalive` keeping a lease, and `watch` printing a scripted session and
  * resuming across a server restart (same PGlite data dir, same port) with no gap and no repeat.
  */
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -135,6 +138,49 @@ describe("mplp-context CLI", () => {
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/^mplp-context: (UNAVAILABLE|DEADLINE_EXCEEDED)/);
   }, 90_000);
+});
+
+describe("npm run cli", () => {
+  /** The pids of `pid`'s children (Linux `ps`). */
+  const childrenOf = (pid: number): number[] =>
+    spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" })
+      .stdout.split("\n")
+      .map((line) => Number(line.trim()))
+      .filter((child) => child > 0);
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it("runs the CLI as npm's own child (exec), so killing npm by its pid ends the long-running command too", async () => {
+    // watch keeps retrying an address where nothing listens: a long-running command with no server needed.
+    const npm = spawn("npm", ["run", "--silent", "cli", "--", "watch", MISSING, "--addr", "127.0.0.1:1"], {
+      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const npmExited = once(npm, "exit");
+    let child: number | undefined;
+    try {
+      [child] = await eventually("npm's child process", async () => {
+        const children = childrenOf(npm.pid!);
+        return children.length > 0 ? children : undefined;
+      });
+      // The child is node itself, not a shell that would keep node running after its own death.
+      expect(readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0")).toEqual(expect.arrayContaining(["src/cli/main.ts", "watch"]));
+      // npm passes the signal to its child; were that a shell, node would be left running without a parent.
+      npm.kill("SIGTERM");
+      await npmExited;
+      await eventually("the CLI to exit", async () => (alive(child!) ? undefined : true));
+    } finally {
+      if (npm.exitCode === null && npm.signalCode === null) npm.kill("SIGKILL");
+      // On failure, leave nothing running: the child and (were it a shell) its node.
+      for (const pid of child === undefined ? [] : [...childrenOf(child), child]) if (alive(pid)) process.kill(pid, "SIGKILL");
+    }
+  }, 60_000);
 });
 
 describe("mplp-context participants heartbeat|keepalive", () => {
