@@ -91,11 +91,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     tracing,
   });
   let port: number;
-  let metricsServer: MetricsServer;
+  let metricsServer: MetricsServer | undefined;
   // Mirrors gRPC health: /readyz answers 200 only between "serving" and the start of shutdown.
   let serving = false;
   try {
-    port = await server.start();
+    // The metrics port first: if it is taken, start-up fails before gRPC ever says it is listening.
     metricsServer = await startMetricsServer({
       host: config.metricsHost,
       port: config.metricsPort,
@@ -107,7 +107,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         return true;
       },
     });
+    port = await server.start();
   } catch (error) {
+    await metricsServer?.close();
     await server.shutdown();
     await tracing.shutdown();
     await hub.close();
@@ -131,6 +133,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     stop() {
       stopping ??= (async () => {
         serving = false;
+        server.setServing(false);
         await sweeper.stop();
         // Watch streams never end on their own: end them (clients resume elsewhere) before draining.
         await hub.close();

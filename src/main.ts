@@ -26,6 +26,8 @@ async function main(): Promise<void> {
     app = await startApp(config, logger);
   } catch (error) {
     logger.fatal({ err: error }, "mplp-context failed to start");
+    // The log is JSON for machines; a person at a terminal gets the reason (which setting, what to do) as one line too.
+    console.error(`mplp-context: failed to start: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   }
   const running = app;

@@ -1,6 +1,7 @@
 /**
  * `mplp-context contexts list|get|create|pause|resume|delete`.
  */
+import { toJson } from "@bufbuild/protobuf";
 import {
   ContextStatus,
   ContextType,
@@ -12,6 +13,7 @@ import {
   ContextSchema,
   GetContextResponseSchema,
   ListContextsResponseSchema,
+  SharedStateSchema,
   type Context,
 } from "../sdk/index.js";
 import { enumName, timeOf, type Output } from "./output.js";
@@ -71,10 +73,15 @@ const get: Command = async (session, args) => {
   if (session.out.json) return session.out.message(GetContextResponseSchema, response);
   if (response.context) showContext(session.out, response.context);
   if (session.cli.flags.full) {
+    // The FULL view: the shared state (as `state get` prints it: proto3 JSON), then the participants.
+    session.out.line();
+    session.out.line(session.out.paint("bold", "shared state:"));
+    const state = response.context?.sharedState;
+    session.out.line(JSON.stringify(state === undefined ? {} : toJson(SharedStateSchema, state), null, 2));
     session.out.line();
     session.out.table(
-      ["PARTICIPANT", "AGENT", "STATUS", "ROLES"],
-      response.participants.map((p) => [p.participantId, p.agentId, enumName(ParticipantStatus, p.status), p.roles.join(",")]),
+      ["PARTICIPANT", "AGENT", "STATUS", "ROLES", "LEASE EXPIRES"],
+      response.participants.map((p) => [p.participantId, p.agentId, enumName(ParticipantStatus, p.status), p.roles.join(","), timeOf(p.leaseExpiresAt)]),
     );
   }
 };

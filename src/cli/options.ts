@@ -40,6 +40,7 @@ const FLAGS = {
   delete: { type: "string", multiple: true },
   from: { type: "string" },
   snapshot: { type: "boolean", default: false },
+  interval: { type: "string" },
 } as const;
 
 export type Flags = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true; strict: true; allowNegative: true }>>["values"];
@@ -121,6 +122,10 @@ commands:
   participants list <context-id> [--status S]
   participants add <context-id> <agent-id> [--type agent] [--role R]... [--capability C]... [--display-name D]
   participants remove <context-id> <participant-id> [--reason R]
+  participants heartbeat <context-id> <participant-id>      (renews its presence lease once)
+  participants keepalive <context-id> <participant-id> [--interval ms]
+                        (keeps it present: renews every 10 s until Ctrl-C; without it, a lease lapses
+                        PRESENCE_TTL_MS, 30 s by default, after joining and the participant turns INACTIVE)
   state get <context-id> [--revision N]
   state set <context-id> <path>=<json>... [--delete <path>]... [--expected-revision N]
   events <context-id> [--from N]
@@ -129,7 +134,8 @@ commands:
 flags:
   --addr host:port      server (default 127.0.0.1:50051, or $MPLP_ADDR)
   --token JWT           sent as "authorization: Bearer <JWT>" (or $MPLP_TOKEN)
-  --principal ID        x-principal-id, for servers without authentication (or $MPLP_PRINCIPAL)
+  --principal ID        who you are, sent as x-principal-id to servers without authentication
+                        (or $MPLP_PRINCIPAL: export it once; without either you are "anonymous")
   --tls [--ca file]     TLS, with the system's roots or a PEM CA file
   --json                machine-readable output (JSON; one JSON object per line for events/watch)
   --timeout ms          deadline of each call (default 30000)

@@ -1,7 +1,18 @@
 /**
- * `mplp-context participants list|add|remove`.
+ * `mplp-context participants list|add|remove|heartbeat|keepalive`. A participant's presence is a
+ * lease (PRESENCE_TTL_MS on the server, 30 s by default) that only renewals extend: `heartbeat`
+ * renews it once, `keepalive` holds a KeepAlive stream that renews it until Ctrl-C.
  */
-import { ListParticipantsResponseSchema, ParticipantSchema, ParticipantStatus, ParticipantType, type Participant } from "../sdk/index.js";
+import {
+  describeError,
+  HeartbeatResponseSchema,
+  KeepAliveResponseSchema,
+  ListParticipantsResponseSchema,
+  ParticipantSchema,
+  ParticipantStatus,
+  ParticipantType,
+  type Participant,
+} from "../sdk/index.js";
 import { enumName, timeOf } from "./output.js";
 import { enumValue, required, UsageError, wholeNumber } from "./options.js";
 import { callOptions, type Command, type Session } from "./session.js";
@@ -52,7 +63,68 @@ const remove: Command = async (session, args) => {
   session.out.line(`removed participant ${participantId} from context ${contextId}`);
 };
 
-const COMMANDS: Record<string, Command> = { list, add, remove };
+const heartbeat: Command = async (session, args) => {
+  const contextId = required(args, 0, "<context-id>");
+  const participantId = required(args, 1, "<participant-id>");
+  const response = await session.client.participants.heartbeat({ contextId, participantId }, callOptions(session));
+  if (session.out.json) return session.out.message(HeartbeatResponseSchema, response);
+  session.out.line(`renewed participant ${participantId} of context ${contextId}: ${enumName(ParticipantStatus, response.status)}, lease until ${timeOf(response.leaseExpiresAt)}`);
+};
+
+/** Resolves when `signal` aborts (Ctrl-C, SIGTERM). */
+function abortedOf(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/**
+ * Holds a KeepAlive stream until Ctrl-C: one line once the participant is present, one when the
+ * stream is lost and one when it is back (reconnects wait at most 2 s), one when it stops. A
+ * refusal (the participant was removed, or the caller may not renew it) ends it with exit code 1.
+ */
+const keepalive: Command = async (session, args) => {
+  const contextId = required(args, 0, "<context-id>");
+  const participantId = required(args, 1, "<participant-id>");
+  const { flags } = session.cli;
+  const intervalMs = flags.interval === undefined ? 10_000 : wholeNumber("--interval", flags.interval);
+  if (intervalMs === 0) throw new UsageError("--interval must be at least 1 ms");
+  const { out } = session;
+  let present = false;
+  let lost = false;
+  const presence = session.client.keepPresence(contextId, participantId, {
+    intervalMs,
+    backoff: { initialMs: 200, maxMs: 2_000 },
+    onRenewed: (response) => {
+      const lease = `${enumName(ParticipantStatus, response.status)}, lease until ${timeOf(response.leaseExpiresAt)}`;
+      if (!present) {
+        present = true;
+        if (out.json) out.message(KeepAliveResponseSchema, response, true);
+        else out.line(`keeping participant ${participantId} of context ${contextId} present: ${lease}; renewing every ${intervalMs} ms until Ctrl-C`);
+      } else if (lost) {
+        lost = false;
+        out.notice(out.paint("dim", `keepalive: reconnected; ${lease}`));
+      }
+    },
+    onReconnect: ({ error }) => {
+      if (lost) return;
+      lost = true;
+      out.notice(out.paint("dim", `keepalive: disconnected (${describeError(error)}); retrying until a server takes the stream back`));
+    },
+  });
+  try {
+    // Ends on Ctrl-C/SIGTERM, or rejects with the refusal that stopped the renewals.
+    await Promise.race([presence.done, abortedOf(session.signal)]);
+  } finally {
+    await presence.stop();
+  }
+  const last = presence.last;
+  if (out.json) return out.line(JSON.stringify({ stopped: participantId, contextId, leaseExpiresAt: last === undefined ? null : timeOf(last.leaseExpiresAt) }));
+  out.line(`stopped renewing participant ${participantId}; its lease runs out at ${timeOf(last?.leaseExpiresAt)}, then it is INACTIVE`);
+};
+
+const COMMANDS: Record<string, Command> = { list, add, remove, heartbeat, keepalive };
 
 /** `participants <sub> …` */
 export const participantsCommand: Command = async (session: Session, args) => {

@@ -5,7 +5,7 @@
  * non-zero exit code (1: the call failed, 2: the command line was wrong).
  */
 import { readFileSync } from "node:fs";
-import { connect, describeError } from "../sdk/index.js";
+import { connect, describeError, grpcErrorOf, GrpcStatus } from "../sdk/index.js";
 import { contextsCommand } from "./context-commands.js";
 import { parseCommandLine, UsageError, USAGE, type CommandLine } from "./options.js";
 import { Output } from "./output.js";
@@ -21,6 +21,20 @@ const COMMANDS: Record<string, Command> = {
   events: eventsCommand,
   watch: watchCommand,
 };
+
+/**
+ * A refusal while naming no one means the server took us for `anonymous`: the usual cause is a
+ * forgotten identity (a context created with --principal alice, then read without it), so say how to keep one.
+ */
+function identityHint(cli: CommandLine, error: unknown): string | undefined {
+  if (cli.principal !== undefined || cli.token !== undefined) return undefined;
+  const code = grpcErrorOf(error)?.code;
+  if (code === GrpcStatus.PERMISSION_DENIED) {
+    return "this call named no one, so the server took it as \"anonymous\": export MPLP_PRINCIPAL=<you> once (or pass --principal), or MPLP_TOKEN with authentication";
+  }
+  if (code === GrpcStatus.UNAUTHENTICATED) return "this server wants a token: export MPLP_TOKEN=<JWT> once (or pass --token)";
+  return undefined;
+}
 
 /** Runs the CLI with `argv` (without node and the script); resolves with the exit code. */
 export async function run(argv: readonly string[]): Promise<number> {
@@ -66,6 +80,8 @@ export async function run(argv: readonly string[]): Promise<number> {
       return 2;
     }
     process.stderr.write(`mplp-context: ${describeError(error)}\n`);
+    const hint = identityHint(cli, error);
+    if (hint !== undefined) process.stderr.write(`mplp-context: ${hint}\n`);
     return 1;
   } finally {
     process.off("SIGINT", onSignal);

@@ -1,8 +1,9 @@
 /**
  * `mplp-context events` (the audit trail, every page) and `mplp-context watch` (live). Both print
  * one line per event (or one JSON object per line with --json). `watch` runs until the context is
- * deleted or the process is interrupted; when the connection drops it says so on stderr and resumes
- * from the last revision it printed + 1, so its output has no gap and no repeat across a restart.
+ * deleted or the process is interrupted; when the connection drops it says so on stderr (one line),
+ * retries every ≤ 2 s, says so again (one line, with the revision) once a server takes the stream
+ * back, and resumes from the last revision it printed + 1: no gap and no repeat across a restart.
  */
 import { ContextEventSchema, ContextStatus, describeError, type ContextEvent } from "../sdk/index.js";
 import { eventLine } from "./event-line.js";
@@ -31,14 +32,23 @@ export const eventsCommand: Command = async (session, args) => {
 export const watchCommand: Command = async (session, args) => {
   const contextId = required(args, 0, "<context-id>");
   const { flags } = session.cli;
+  let lost = false;
   const updates = session.client.watch(contextId, {
     startRevision: revisionOf("--from", flags.from),
     sendSnapshot: flags.snapshot,
     signal: session.signal,
-    // A person is waiting: retry quickly and often rather than back off to minutes.
+    // A person is waiting: retry quickly, and never less often than every 2 s, rather than back off to minutes.
     backoff: { initialMs: 200, maxMs: 2_000 },
-    onReconnect: ({ error, fromRevision, delayMs }) =>
-      session.out.notice(session.out.paint("dim", `watch: disconnected (${describeError(error)}); resuming from revision ${fromRevision} in ${delayMs} ms`)),
+    // One line when the stream is lost and one when it is back, however many attempts lie between.
+    onReconnect: ({ error, fromRevision }) => {
+      if (lost) return;
+      lost = true;
+      session.out.notice(session.out.paint("dim", `watch: disconnected (${describeError(error)}); retrying until a server takes the stream back, then resuming from revision ${fromRevision}`));
+    },
+    onResumed: ({ fromRevision }) => {
+      lost = false;
+      session.out.notice(session.out.paint("dim", `watch: reconnected; resumed from revision ${fromRevision}`));
+    },
   });
   for await (const update of updates) {
     if (update.kind === "snapshot") {

@@ -44,6 +44,21 @@ async function withTimeout(check: Promise<boolean>, ms: number): Promise<boolean
   }
 }
 
+/**
+ * A bind failure a person can act on: which setting holds the address, and what to do about it
+ * (the bare `listen EADDRINUSE … 127.0.0.1:9464` names neither). The original stays as `cause`.
+ */
+export function bindError(error: Error, host: string, port: number): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  const where = `METRICS_HOST:METRICS_PORT ${host}:${port} (the /metrics, /healthz and /readyz server)`;
+  if (code === "EADDRINUSE") {
+    return new Error(`${where} is already in use, perhaps by another mplp-context: stop what holds it, or set METRICS_PORT to a free port (0 picks one)`, { cause: error });
+  }
+  if (code === "EACCES") return new Error(`${where} may not be bound by this user: set METRICS_PORT above 1023`, { cause: error });
+  if (code === "EADDRNOTAVAIL") return new Error(`${where}: no interface of this machine has that address: set METRICS_HOST to one it has (e.g. 127.0.0.1)`, { cause: error });
+  return new Error(`${where} could not be bound: ${error.message}`, { cause: error });
+}
+
 /** Binds and resolves once listening; rejects (EADDRINUSE, EACCES) so start-up fails loudly. */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
@@ -72,9 +87,10 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   // Scrapers keep connections alive; they must not hold shutdown up.
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (error: Error): void => reject(bindError(error, options.host, options.port));
+    server.once("error", failed);
     server.listen(options.port, options.host, () => {
-      server.off("error", reject);
+      server.off("error", failed);
       resolve();
     });
   });

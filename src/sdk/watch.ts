@@ -34,6 +34,11 @@ export interface WatchOptions {
   readonly backoff?: Partial<BackoffOptions>;
   /** Told before each reconnect: why, from which revision, after how long. */
   readonly onReconnect?: (notice: RetryNotice & { readonly fromRevision: bigint }) => void;
+  /**
+   * Told once a stream reopened after a break is accepted by a server (its response headers
+   * arrived), with the revision it resumes from: the outage is over, even if no event follows yet.
+   */
+  readonly onResumed?: (resumed: { readonly fromRevision: bigint; readonly retries: number }) => void;
 }
 
 type ContextClient = PromiseClient<(typeof ContextService)["method"]>;
@@ -85,7 +90,17 @@ export async function* watchContext(
   // A function, not a narrowed expression: the signal aborts while we await.
   const aborted = (): boolean => signal?.aborted === true;
   let failures = 0;
+  // Retries since the last stream a server accepted: non-zero while reconnecting after a break.
+  let retries = 0;
   while (!aborted()) {
+    const from = next;
+    const onHeaders =
+      retries === 0 || options.onResumed === undefined
+        ? undefined
+        : () => {
+            options.onResumed?.({ fromRevision: from, retries });
+            retries = 0;
+          };
     const stream = client.watchContext(
       {
         contextId,
@@ -93,7 +108,7 @@ export async function* watchContext(
         sendSnapshot: snapshotWanted,
         progressIntervalMs: options.progressIntervalMs ?? 0,
       },
-      { ...callOptions(), ...(signal ? { signal } : {}) },
+      { ...callOptions(), ...(signal ? { signal } : {}), ...(onHeaders === undefined ? {} : { onHeaders }) },
     );
     try {
       for await (const { response } of stream) {
@@ -117,6 +132,7 @@ export async function* watchContext(
       if (aborted()) return;
       failures++;
       if (!isResumable(error) || failures >= backoff.maxAttempts) throw error;
+      retries++;
       const delayMs = backoffDelay(failures, backoff);
       options.onReconnect?.({ retry: failures, delayMs, error, fromRevision: next });
       try {

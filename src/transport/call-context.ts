@@ -93,6 +93,11 @@ export interface BeginCallOptions {
   readonly metrics?: CallMetrics;
   /** One SERVER span per call, child of the caller's `traceparent`; none when absent. */
   readonly tracing?: CallTracing;
+  /**
+   * True once the server has begun its graceful shutdown: a stream it then ends with UNAVAILABLE
+   * (the watch hub closing, so clients resume elsewhere) is logged at info, not as a failure.
+   */
+  readonly draining?: () => boolean;
 }
 
 /** The tracer and the propagator that reads the caller's trace context from metadata. */
@@ -284,6 +289,9 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
       // never holds the token (auth-jwt.ts says which check failed, not what was presented).
       const about = contextId ?? (isAppError(error) ? error.metadata["context_id"] : undefined);
       logger.warn({ ...line, audit: "denied", ...(about === undefined ? {} : { contextId: about }), why: failure.serviceError.details }, "call denied");
+    } else if (code === grpc.status.UNAVAILABLE && options.streaming === true && options.draining?.() === true) {
+      // Our own graceful shutdown ending the stream, as designed (the client resumes elsewhere): not a failure.
+      logger.info(line, "stream ended: server shutting down");
     } else if (code === grpc.status.INTERNAL || code === grpc.status.UNAVAILABLE) {
       logger.error({ ...line, err: errorChain(error) }, "call failed");
     } else {

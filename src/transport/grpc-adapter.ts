@@ -184,6 +184,8 @@ export interface ImplementOptions {
   readonly metrics?: CallMetrics;
   /** One span per call; none when absent. */
   readonly tracing?: CallTracing;
+  /** True once the server is shutting down (see BeginCallOptions.draining). */
+  readonly draining?: () => boolean;
 }
 
 type AnyHandler = (...args: never[]) => Promise<unknown>;
@@ -209,9 +211,15 @@ export function implementService<S extends GenServiceMethods>(
     const path = methodPath(service, method);
     const typeName = method.input.typeName;
     const handler = (table[method.localName] ?? notImplemented(method.name)) as (...args: unknown[]) => Promise<unknown>;
-    const { logger, guard, metrics, tracing } = options;
+    const { logger, guard, metrics, tracing, draining } = options;
     const streaming = method.methodKind !== "unary";
-    const callOptions = { ...(guard === undefined ? {} : { guard }), ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }), streaming };
+    const callOptions = {
+      ...(guard === undefined ? {} : { guard }),
+      ...(metrics === undefined ? {} : { metrics }),
+      ...(tracing === undefined ? {} : { tracing }),
+      ...(draining === undefined ? {} : { draining }),
+      streaming,
+    };
     const begin = (call: Parameters<typeof beginCall>[0]): ActiveCall => beginCall(call, path, logger, callOptions);
     switch (method.methodKind) {
       case "unary":

@@ -56,7 +56,11 @@ export interface GrpcServerOptions {
 export interface GrpcServer {
   /** Binds grpcHost:grpcPort and resolves with the bound port (the real one when grpcPort is 0). Health stays NOT_SERVING. */
   start(): Promise<number>;
-  /** Health of the server and both services: SERVING once dependencies are ready, NOT_SERVING to drain traffic away. */
+  /**
+   * Health of the server and both services: SERVING once dependencies are ready, NOT_SERVING to
+   * drain traffic away (after SERVING: the shutdown has begun, and streams ended from then on are
+   * logged as expected, not as failures).
+   */
   setServing(serving: boolean): void;
   /**
    * Health NOT_SERVING, stop accepting calls, let in-flight ones finish for shutdownGraceMs, then
@@ -98,12 +102,27 @@ export function callGuard(config: ServerConfig): CallGuard {
   };
 }
 
+/**
+ * grpc-js reports a busy port as "No address added out of total 1 resolved errors: [listen
+ * EADDRINUSE …]": say which setting it is and what to do. The original stays as `cause`.
+ */
+function grpcBindError(error: Error, address: string): Error {
+  if (/EADDRINUSE/.test(error.message)) {
+    return new Error(`GRPC_HOST:GRPC_PORT ${address} is already in use, perhaps by another mplp-context: stop what holds it, or set GRPC_PORT to a free port (0 picks one)`, { cause: error });
+  }
+  if (/EACCES/.test(error.message)) return new Error(`GRPC_HOST:GRPC_PORT ${address} may not be bound by this user: set GRPC_PORT above 1023`, { cause: error });
+  return new Error(`GRPC_HOST:GRPC_PORT ${address} could not be bound: ${error.message}`, { cause: error });
+}
+
 /** Builds the server; nothing listens until start(). */
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const { config, logger, handlers, metrics, tracing } = options;
   const server = new grpc.Server(serverOptions(config));
   const guard = callGuard(config);
-  const adapter = { logger, guard, ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
+  // Set once health turns NOT_SERVING after serving (the start of a graceful shutdown): streams ended from then on are expected.
+  let draining = false;
+  let wasServing = false;
+  const adapter = { logger, guard, draining: () => draining, ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
   addService(server, ContextService, handlers.context, adapter);
   addService(server, ParticipantService, handlers.participant ?? {}, adapter);
   const health = new Health([ContextService.typeName, ParticipantService.typeName]);
@@ -118,7 +137,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       return new Promise<number>((resolve, reject) => {
         server.bindAsync(address, serverCredentials(config.tls), (error, port) => {
           if (error) {
-            reject(error);
+            reject(grpcBindError(error, address));
             return;
           }
           logger.info(
@@ -131,10 +150,13 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     },
 
     setServing(serving) {
+      if (serving) wasServing = true;
+      draining = !serving && wasServing;
       health.setServing(serving);
     },
 
     shutdown() {
+      draining = true;
       stopped ??= new Promise<void>((resolve) => {
         health.setServing(false);
         const force = setTimeout(() => {

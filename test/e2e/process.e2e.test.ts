@@ -1,11 +1,13 @@
 /**
  * The server as a process, as a new user runs it: start-up refuses bad configuration naming the
- * variable, refuses 0.0.0.0 without authentication and serves it with, SIGTERM drains and exits 0,
- * and data on the embedded default survives a restart.
+ * variable, refuses a taken METRICS_PORT naming it (before gRPC ever says it listens), refuses
+ * 0.0.0.0 without authentication and serves it with, SIGTERM drains and exits 0, and data on the
+ * embedded default survives a restart.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -73,6 +75,27 @@ describe("the mplp-context process", () => {
     const { code, stderr } = await exitOf(launch({ GRPC_HOST: "0.0.0.0" }));
     expect(code).toBe(2);
     expect(stderr).toContain("ALLOW_UNAUTHENTICATED=true");
+  });
+
+  it("refuses to start when METRICS_PORT is taken, naming the setting, without first saying gRPC is listening", { timeout: 60_000 }, async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const taken = (holder.address() as AddressInfo).port;
+    try {
+      const child = launch({ METRICS_PORT: String(taken), PGLITE_DATA_DIR: "memory://" });
+      const lines: string[] = [];
+      createInterface({ input: child.stdout! }).on("line", (line) => lines.push(line));
+      const { code, stderr } = await exitOf(child);
+      expect(code).toBe(1);
+      expect(stderr).toContain(`METRICS_PORT`);
+      expect(stderr).toContain(`127.0.0.1:${taken}`);
+      expect(stderr).toContain("set METRICS_PORT to a free port");
+      const messages = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(messages).toContain("mplp-context failed to start");
+      expect(messages).not.toContain("gRPC server listening");
+    } finally {
+      holder.close();
+    }
   });
 
   // Two process starts on PGlite: seconds each, many more on a loaded machine.

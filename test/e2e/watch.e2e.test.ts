@@ -4,16 +4,19 @@
  * writers × 50 watchers whose streams — and their resumptions from random earlier revisions —
  * pass the watch validator. With a short event retention: a start_revision in the compacted
  * history is OUT_OF_RANGE/REVISION_COMPACTED, and one right after it streams what is retained.
+ * A graceful shutdown ends open streams UNAVAILABLE and logs that at info, not as a failure.
  */
 import { status } from "@grpc/grpc-js";
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Visibility } from "../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { StateOperation } from "../../gen/mplp/context/v1/shared_state_pb.js";
 import { valueOut } from "../../src/transport/proto-values.js";
 import { ParticipantService } from "../../gen/mplp/context/v1/participant_service_pb.js";
 import { assertWatchStreams, type RecordedStream } from "../support/watch-validator.js";
-import { describeOnApps } from "./support/app.js";
+import { createClient } from "../../src/transport/grpc-client.js";
+import { describeOnApps, startTestApp } from "./support/app.js";
+import { captureLog } from "./support/log-capture.js";
 import { as, createContext, eventually, type ContextClient, type ParticipantClient } from "./support/participants.js";
 import { describeEnd, eventLog, watchAs, type WatchRecording } from "./support/watch.js";
 
@@ -225,3 +228,26 @@ await describeOnApps(
   },
   { env: { EVENT_RETENTION_REVISIONS: String(RETENTION), SWEEP_INTERVAL_MS: "50" } },
 );
+
+describe("WatchContext at a graceful shutdown (PGlite)", () => {
+  it("ends the open streams UNAVAILABLE (resume elsewhere) and logs them at info, not as failed calls", async () => {
+    const log = captureLog();
+    const app = await startTestApp({ PGLITE_DATA_DIR: "memory://" }, log.logger);
+    const c = createClient(ContextService, `127.0.0.1:${app.port}`);
+    try {
+      const { contextId } = await createContext(c, "alice", "shutdown");
+      const watch = watchAs(c, "alice", { contextId, startRevision: 1n });
+      await watch.untilRevision(1);
+      await app.stop();
+      const end = await watch.ended;
+      expect(end.kind === "failed" ? [end.error.code, end.error.reason] : end.kind).toEqual([status.UNAVAILABLE, "SERVICE_UNAVAILABLE"]);
+    } finally {
+      c.close();
+      await app.stop();
+    }
+    const entries = log.entries();
+    const watchLines = entries.filter((e) => String(e["method"]).endsWith("/WatchContext"));
+    expect(watchLines).toEqual([expect.objectContaining({ level: 30, code: "UNAVAILABLE", msg: "stream ended: server shutting down" })]);
+    expect(entries.filter((e) => Number(e["level"]) >= 50)).toEqual([]);
+  });
+});
