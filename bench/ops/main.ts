@@ -199,6 +199,8 @@ async function main(): Promise<number> {
   const loads: number[] = [loadavg()[0]!];
   const sampler = setInterval(() => loads.push(loadavg()[0]!), 30_000);
   const operations = OPERATIONS.filter((o) => settings.only === undefined || settings.only.includes(o.name));
+  /** The parts besides the operations: all of them without --only, those it names with it. */
+  const part = (name: "cache" | "memory" | "scale"): boolean => settings.only === undefined || settings.only.includes(name);
   const pool = new UnaryPool(settings.workers);
   cleanup.add("stop the load workers", () => pool.stop());
   const results: OperationResult[] = [];
@@ -241,7 +243,7 @@ async function main(): Promise<number> {
       results.push(await runOperation(`[${i + 1}/${operations.length}]`, operation, { pool, settings, address, seeder, shared, windowSeconds, meter, runEcho }));
     }
     await stopEcho();
-    if (settings.only === undefined) {
+    if (part("cache")) {
       // Issue 5: GetContext with the read cache on and off, on the same data, in this run.
       console.log(`cache: GetContext with the read cache on and off (open loop at ${cacheRate(settings)}/s)…`);
       cache = await compareCache({
@@ -256,7 +258,7 @@ async function main(): Promise<number> {
         return undefined;
       });
     }
-    if (settings.only === undefined && settings.activeContexts > 0) {
+    if (part("memory") && settings.activeContexts > 0) {
       // On a fresh process (restarted after seeding), so RSS before is an idle server's, not the operations' leftovers.
       // A seeder of its own: on PGlite the cache comparison restarted the server on another port.
       const memorySeeder = new Seeder(server.current.address);
@@ -276,7 +278,7 @@ async function main(): Promise<number> {
       }).finally(() => memorySeeder.close());
     }
     seeder.close();
-    if (settings.only === undefined) {
+    if (part("scale")) {
       // Restarts (memory, embedded fills) move the server to another port: a fresh seeder and address each time.
       const scaleSeeder = new Seeder(server.current.address);
       const scaleSettings = { fill: fillFor(server), rate: settings.scaleRate, smallContexts: settings.smallContexts, largeContexts: settings.largeContexts };
@@ -317,9 +319,9 @@ async function main(): Promise<number> {
   const brokenScale = scale.filter((row) => row.small.report.driver.ok === 0 || row.large.report.driver.ok === 0);
   for (const row of brokenScale) console.error(`scale ${row.what}: no successful call`);
   for (const r of broken) console.error(`${r.operation.name}: ${r.error ?? "no successful call in a window"}`);
-  const brokenMemory = settings.only === undefined && settings.activeContexts > 0 && (memory === undefined || memory.active === 0);
+  const brokenMemory = part("memory") && settings.activeContexts > 0 && (memory === undefined || memory.active === 0);
   if (brokenMemory) console.error("memory: no context became active");
-  const brokenCache = settings.only === undefined && (cache === undefined || [cache.on, cache.off].some((side) => side.closed.driver.ok === 0 || side.open.driver.ok === 0));
+  const brokenCache = part("cache") && (cache === undefined || [cache.on, cache.off].some((side) => side.closed.driver.ok === 0 || side.open.driver.ok === 0));
   if (brokenCache) console.error("cache: a GetContext window with the cache on or off made no successful call");
   return broken.length > 0 || brokenScale.length > 0 || brokenMemory || brokenCache || echo === undefined || echo.driver.ok === 0 ? 1 : 0;
 }

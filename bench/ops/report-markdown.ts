@@ -199,14 +199,14 @@ const SATURATED_P95_MS = 1_000;
 /** Few vs many: P95 at each size, the ratio, and the issue's bound where it sets one. */
 export function scaleTable(rows: readonly ScaleRow[]): string {
   if (rows.length === 0) return "(not run: `--only` was given)";
-  const lines = ["| call | smaller | P95 | larger | P95 | ratio | target |", "|---|---|---|---|---|---|---|"];
+  const lines = ["| call | smaller | P95 (median; 3 windows) | larger | P95 (median; 3 windows) | ratio | target |", "|---|---|---|---|---|---|---|"];
   for (const row of rows) {
     const errs = row.small.report.driver.errors + row.large.report.driver.errors + row.small.report.driver.skipped + row.large.report.driver.skipped;
     // A P95 past a second at this modest rate is a queue behind a saturated server: the ratio of two queues says nothing.
     const saturated = Math.max(row.small.report.driver.latency.p95Ms, row.large.report.driver.latency.p95Ms) > SATURATED_P95_MS;
     const verdict = row.ratio <= (row.bound ?? 0) && errs === 0 && !saturated ? "met" : `**missed**${saturated ? " (saturated: P95 > 1 s)" : ""}`;
     lines.push(
-      `| ${row.what} | ${row.small.size} | ${ms(row.small.report.driver.latency.p95Ms)} ms | ${row.large.size} | ${ms(row.large.report.driver.latency.p95Ms)} ms | ${row.ratio.toFixed(2)}×${errs > 0 ? ` (${errs} errors/shed)` : ""} | ${row.bound === undefined ? "—" : `≤ ${row.bound}×: ${verdict}`} |`,
+      `| ${row.what} | ${row.small.size} | ${ms(row.small.report.driver.latency.p95Ms)} ms (${(row.small.p95s ?? []).map(ms).join(", ")}) | ${row.large.size} | ${ms(row.large.report.driver.latency.p95Ms)} ms (${(row.large.p95s ?? []).map(ms).join(", ")}) | ${row.ratio.toFixed(2)}×${errs > 0 ? ` (${errs} errors/shed)` : ""} | ${row.bound === undefined ? "—" : `≤ ${row.bound}×: ${verdict}`} |`,
     );
   }
   return lines.join("\n");

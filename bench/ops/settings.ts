@@ -38,7 +38,7 @@ export const USAGE = `npm run bench [-- options]
 
   --quick        everything small (< 2 min): 25% of the seed's rates, 1.5 s windows
   --embedded     our server on embedded PGlite (in memory) instead of Postgres + Redis
-  --only a,b     only these operations (names of bench/ghz/*.json); skips the scale scenarios
+  --only a,b     only these operations (names of bench/ghz/*.json) and parts (scale, memory, cache)
   --seconds N    measured window per scenario and mode (full: 10)
   --stored N     the larger stored-context count of the scale scenarios (full: 1000000, quick: 3000)
   --active N     active contexts for the memory figure, 0 to skip it (full: 10000, quick: 200)
