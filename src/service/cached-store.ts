@@ -5,6 +5,8 @@
  * straight to the store. Cached reads always load from the primary (never `replicaOk`): a copy
  * that outlives a lagging replica's answer would break read-your-writes.
  *
+ * ListContexts' first-page totals are kept between revisions (list-totals.ts).
+ *
  * Write bases (ports.ts WriteBase): after each write of this instance applies, the base it leaves
  * (write-base.ts) is kept in memory, so the next write to the context is decided without reading
  * it: one round trip instead of two. A kept base is only ever a guess — the write applies only if
@@ -41,6 +43,7 @@ import {
   type WriteBase,
 } from "./ports.js";
 import type { CachedRead, ReadCache } from "./read-cache.js";
+import { ListTotals } from "./list-totals.js";
 import { baseAfter, covers } from "./write-base.js";
 
 export interface CacheTtls {
@@ -106,6 +109,7 @@ export interface KeptBase {
 
 export class CachedContextStore implements ContextStore {
   readonly sweep: SweepCandidates;
+  private readonly totals = new ListTotals();
 
   constructor(
     private readonly store: ContextStore,
@@ -119,11 +123,13 @@ export class CachedContextStore implements ContextStore {
 
   /** The app's onCommit hook: `contextId` reached `revision` through this instance. */
   committed(contextId: string, revision: number): void {
+    this.totals.revised();
     this.cache.committed(contextId, revision);
   }
 
   /** A revision heard on the doorbell (any instance's): a kept base older than it is stale. */
   heard(contextId: string, revision: number): void {
+    this.totals.revised();
     if (contextId === ALL_CONTEXTS) this.bases.clear();
     const kept = this.bases.get(contextId);
     if (kept !== undefined && kept.base.context.revision < revision) this.bases.delete(contextId);
@@ -246,8 +252,16 @@ export class CachedContextStore implements ContextStore {
     return renewed;
   }
 
-  listContexts(call: StoreCall, query: ContextListQuery): Promise<ContextListResult> {
-    return this.store.listContexts(call, query);
+  /** A first page's total comes from `totals` while no revision happened since it was counted (list-totals.ts). */
+  async listContexts(call: StoreCall, query: ContextListQuery): Promise<ContextListResult> {
+    if (query.count === false || query.after !== undefined) return this.store.listContexts(call, query);
+    const key = `${query.principal}\u0000${JSON.stringify(query.count ?? null)}\u0000${stableJson(query.filter)}`;
+    const total = this.totals.get(key);
+    if (total !== undefined) return { ...(await this.store.listContexts(call, { ...query, count: false })), totalSize: total };
+    const begun = this.totals.begin();
+    const result = await this.store.listContexts(call, query);
+    if (result.totalSize !== undefined) this.totals.keep(key, result.totalSize, begun);
+    return result;
   }
 
   listEvents(...args: Parameters<ContextStore["listEvents"]>): ReturnType<ContextStore["listEvents"]> {
