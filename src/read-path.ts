@@ -34,8 +34,9 @@ export function readPath(store: ContextStore, config: Config, doorbell: Doorbell
           logger,
         });
   const cache = new ReadCache(entries, stamps, l2, doorbell, { l1TtlMs: config.cacheL1TtlMs }, contextViewKeys);
-  // Write bases are this instance's own: kept in memory only, within the same bounds as the L1.
-  const bases = new LruLocalCache<KeptBase>({ maxEntries: config.cacheL1MaxEntries, maxBytes: config.cacheL1MaxBytes, ttlMs: config.cacheL1TtlMs });
+  // Write bases are this instance's own: kept in memory only, the contexts written last, within a
+  // quarter of the L1's byte bound (they hold whole contexts and participants, not encoded copies).
+  const bases = new LruLocalCache<KeptBase>({ maxEntries: config.cacheL1MaxEntries, maxBytes: Math.max(1024, Math.floor(config.cacheL1MaxBytes / 4)), ttlMs: config.cacheL1TtlMs });
   const cached = new CachedContextStore(store, cache, { entryMs: config.cacheL2TtlMs, statisticsMs: config.cacheStatisticsTtlMs }, bases);
   const unsubscribe = doorbell.subscribe((contextId, revision) => cached.heard(contextId, revision));
   return {

@@ -97,9 +97,13 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** What a kept base weighs against the L1's byte bound, besides its shared state. */
-const BASE_BYTES = 1024;
-const PARTICIPANT_BYTES = 512;
+/**
+ * What a kept base weighs against its byte bound: measured on the V8 heap (a context with its
+ * nested objects and dates, the base's maps, a participant), rounded up; a shared state counts
+ * twice its JSON size (objects on the heap are bigger than their JSON).
+ */
+const BASE_BYTES = 6 * 1024;
+const PARTICIPANT_BYTES = 2 * 1024;
 
 export interface KeptBase {
   readonly base: WriteBase;
@@ -147,7 +151,7 @@ export class CachedContextStore implements ContextStore {
     }
     const prior = this.bases.get(change.contextId);
     const stateBytes = next.context.sharedState === undefined ? 0 : (change.stateBytes ?? prior?.stateBytes ?? 0);
-    this.bases.set(change.contextId, { base: next, stateBytes }, BASE_BYTES + PARTICIPANT_BYTES * next.participants.size + stateBytes);
+    this.bases.set(change.contextId, { base: next, stateBytes }, BASE_BYTES + PARTICIPANT_BYTES * next.participants.size + 2 * stateBytes);
   }
 
   async transaction<T>(call: StoreCall, work: (tx: ContextTx) => Promise<T>): Promise<T> {
