@@ -33,11 +33,15 @@ export const REDACT = [
   "*.tls",
 ];
 
+/** Log bytes queued for stdout at most (see createLogger). */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
 export function createLogger(options: LoggerOptions): Logger {
   // Asynchronous: a line is queued, and lines queued while a write is in flight go out together in
   // the next one, so a busy server does not pay a write(2) per call. pino flushes the queue
-  // synchronously when the process exits.
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  // synchronously when the process exits. A reader that stops reading costs at most MAX_QUEUED_BYTES
+  // of memory: lines past it are dropped, not queued.
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, maxLength: MAX_QUEUED_BYTES });
   return pino(
     {
       level: options.level,
