@@ -269,7 +269,9 @@ export interface ContextStore {
   apply(call: StoreCall, change: ContextChange): Promise<ApplyOutcome>;
   /**
    * Applies several changes in one transaction, sent together (one round trip): all or nothing
-   * when any fails; a change whose request key was taken applies nothing and the others still do.
+   * when any fails. A change whose key its statement saw taken, or whose base is stale, applies
+   * nothing and the others still do; a key taken by a call the statement could not see yet aborts
+   * the whole batch (every change: reason "request", prior null — the caller reads the key).
    */
   applyAll(call: StoreCall, changes: readonly ContextChange[]): Promise<ApplyOutcome[]>;
   /** What the first call with `key` saved; null when there is none (or it is older than 24 h). */

@@ -57,9 +57,11 @@ guard as (
 /** The SQLSTATE `guard` raises: the key was taken by a call the statement's snapshot did not see. */
 export const REQUEST_KEY_TAKEN = "MP001";
 
+// An id that exists already is a stale base like any other (no row: applied 0), not a key violation.
 const CREATE_CONTEXT = `ctx as (
   insert into contexts select * from jsonb_populate_record(null::contexts, $3::text::jsonb)
   where exists (select 1 from go)
+  on conflict (context_id) do nothing
   returning compact_revision, state_snapshot_revision
 )`;
 
@@ -151,7 +153,7 @@ function statement(ctx: string, withParticipants: boolean): string {
 }
 
 const STATEMENTS = {
-  create: statement(CREATE_CONTEXT, false),
+  create: statement(CREATE_CONTEXT, true),
   update: statement(UPDATE_CONTEXT, true),
   delete: statement(DELETE_CONTEXT, false),
 } as const;
