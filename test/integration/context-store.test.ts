@@ -3,24 +3,29 @@ import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../src/domain/app-error.js";
 import type { Context } from "../../src/domain/context.js";
-import type { Clock } from "../../src/service/ports.js";
+import type { Clock, ContextChange, RequestKey } from "../../src/service/ports.js";
 import { PgContextStore } from "../../src/store/context-store.js";
 import { contexts } from "../../src/store/schema.js";
+import type { SqlCounters } from "../../src/store/sql-client.js";
 import { caught, expectClientSafe, sqlStateOf } from "../support/app-error-assertions.js";
 import { at, BASE, event, makeContext, STATE, withoutState, type NewContext } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
+import { signal } from "../support/lock-waits.js";
+import { applied, creation, current, deletion, revision, seed } from "../support/store-seeding.js";
+
+const HOUR = 3_600_000;
 
 await describeOnStores(PgContextStore.name, (under) => {
   const store = (clock?: Clock) => new PgContextStore(under.database(), clock ? { clock } : {});
-  const insert = (...all: NewContext[]) =>
-    store().transaction({}, async (tx) => {
-      for (const c of all) await tx.insertContext(c);
-    });
+  const insert = (...all: NewContext[]) => seed(store(), ...all);
+  const eventsOf = (contextId: string) => store().listEvents({}, contextId, { revision: 0, seq: 0 }, 1_000);
+  const query = (contextId: string) => ({ contextId, withState: false, agents: [] });
 
-  describe("insert, lock, update, delete", () => {
+  describe("create, read, update, delete", () => {
     it("round-trips every field, dates exact to the millisecond", async () => {
       const created = makeContext({ expiresAt: at(3_600_000) });
-      await insert(created);
+      const outcome = applied(await store().apply({}, creation(created)));
+      expect(outcome).toEqual({ applied: true, context: withoutState(created), updated: [] });
 
       expect(await store().getContext({}, created.contextId, { withState: true })).toEqual(created);
       const basic = await store().getContext({}, created.contextId, { withState: false });
@@ -28,11 +33,12 @@ await describeOnStores(PgContextStore.name, (under) => {
       expect(basic).not.toHaveProperty("sharedState");
       expect(basic?.createdAt.getTime()).toBe(BASE);
 
-      const locked = await store().transaction({}, (tx) => tx.lockContext(created.contextId));
-      expect(locked).toEqual(withoutState(created));
+      expect((await store().loadBase({}, query(created.contextId)))?.context).toEqual(withoutState(created));
+      const locked = await store().transaction({}, (tx) => tx.lockBase(query(created.contextId)));
+      expect(locked).toEqual({ base: expect.objectContaining({ context: withoutState(created), cached: false }), prior: null });
     });
 
-    it("updates every column but shared state and created_at", async () => {
+    it("updates every column but owner, created_at, session_count and compact_revision; state_snapshot_revision only upwards", async () => {
       const created = makeContext();
       await insert(created);
       const changed: Context = {
@@ -43,27 +49,37 @@ await describeOnStores(PgContextStore.name, (under) => {
         status: "PAUSED",
         lifecycleStage: "EXECUTING",
         configuration: { ...created.configuration, maxParticipants: 99, timeoutMs: 0, autoCleanup: false },
-        accessControl: { ...created.accessControl, visibility: "PUBLIC", joinPolicy: "INVITATION_ONLY", requiredRoles: ["admin"] },
+        accessControl: { ...created.accessControl, owner: "mallory", visibility: "PUBLIC", joinPolicy: "INVITATION_ONLY", requiredRoles: ["admin"] },
         metadata: { tags: ["gamma"], category: "", priority: "LOW", customData: {} },
         participantCount: 3,
-        sessionCount: 1,
+        sessionCount: 1, // ignored
         revision: 7,
         createdAt: at(999_999), // ignored: created_at never changes
         updatedAt: at(5_001),
         lastActivityAt: at(5_002),
         expiresAt: null,
-        compactRevision: 4,
+        compactRevision: 4, // ignored: the sweeper's
         stateSnapshotRevision: 6,
       };
-      await store().transaction({}, async (tx) => {
-        expect(await tx.lockContext(created.contextId)).not.toBeNull();
-        await tx.updateContext(changed);
-      });
-      const read = await store().getContext({}, created.contextId, { withState: true });
-      expect(read).toEqual({ ...changed, createdAt: created.createdAt, sharedState: STATE });
+      const stored: Context = {
+        ...changed,
+        accessControl: { ...changed.accessControl, owner: "alice" },
+        createdAt: created.createdAt,
+        sessionCount: 0,
+        compactRevision: 0,
+      };
+      const outcome = applied(await store().apply({}, { contextId: created.contextId, baseRevision: 1, context: changed, events: [] }));
+      // The outcome carries the bookkeeping columns as stored.
+      expect(outcome.context).toMatchObject({ compactRevision: 0, stateSnapshotRevision: 6 });
+      expect(await store().getContext({}, created.contextId, { withState: true })).toEqual({ ...stored, sharedState: STATE });
       // The tag filter reads the tags column: it follows metadata.tags.
       const tagged = await store().listContexts({}, { principal: "alice", filter: { tag: "gamma" }, limit: 10 });
       expect(tagged.contexts.map((c) => c.contextId)).toEqual([created.contextId]);
+
+      // A lower state_snapshot_revision does not move it back.
+      const lower = applied(await store().apply({}, revision(stored, { stateSnapshotRevision: 2 })));
+      expect(lower.context?.stateSnapshotRevision).toBe(6);
+      expect((await current(store(), created.contextId)).stateSnapshotRevision).toBe(6);
     });
 
     it("writes terminated_at as the service sets it, with no store-side logic", async () => {
@@ -77,63 +93,111 @@ await describeOnStores(PgContextStore.name, (under) => {
           .where(eq(contexts.contextId, created.contextId));
         return row?.terminatedAt;
       };
-      const terminated: Context = { ...withoutState(created), status: "TERMINATED", revision: 2, updatedAt: at(10_000), terminatedAt: at(9_999) };
-      await store().transaction({}, (tx) => tx.updateContext(terminated));
+      const step = async (next: Partial<Context>) => applied(await store().apply({}, revision(await current(store(), created.contextId), next)));
+      await step({ status: "TERMINATED", updatedAt: at(10_000), terminatedAt: at(9_999) });
       expect(await terminatedAtOf()).toEqual(at(9_999));
       expect((await store().getContext({}, created.contextId, { withState: false }))?.terminatedAt).toEqual(at(9_999));
       // Verbatim, even a later time or null: the service owns the field.
-      await store().transaction({}, (tx) => tx.updateContext({ ...terminated, revision: 3, terminatedAt: at(20_000) }));
+      await step({ terminatedAt: at(20_000) });
       expect(await terminatedAtOf()).toEqual(at(20_000));
-      await store().transaction({}, (tx) => tx.updateContext({ ...terminated, revision: 4, terminatedAt: null }));
+      await step({ terminatedAt: null });
       expect(await terminatedAtOf()).toBeNull();
-      // Inserted as given too.
+      // Created as given too.
       const born = makeContext({ status: "TERMINATED", terminatedAt: at(5) });
       await insert(born);
       expect((await store().getContext({}, born.contextId, { withState: true }))?.terminatedAt).toEqual(at(5));
     });
 
-    it("returns null for a context that does not exist, and deletes", async () => {
+    it("deletes, after which the context reads as null everywhere", async () => {
       const created = makeContext();
       await insert(created);
-      await store().transaction({}, (tx) => tx.deleteContext(created.contextId));
+      expect(await store().apply({}, deletion(await current(store(), created.contextId)))).toEqual({ applied: true, context: null, updated: [] });
       expect(await store().getContext({}, created.contextId, { withState: false })).toBeNull();
-      expect(await store().transaction({}, (tx) => tx.lockContext(created.contextId))).toBeNull();
+      expect(await store().loadBase({}, query(created.contextId))).toBeNull();
+      expect(await store().transaction({}, (tx) => tx.lockBase(query(created.contextId)))).toEqual({ base: null, prior: null });
+      expect(await store().heads({}, [created.contextId])).toEqual(new Map());
     });
 
-    it("rolls back everything when the work throws", async () => {
+    it("rolls back a transaction's writes when the work throws", async () => {
       const created = makeContext();
+      await insert(created);
       const failure = new AppError("SYNC_CONFLICT", "stale");
       await expect(
         store().transaction({}, async (tx) => {
-          await tx.insertContext(created);
+          expect((await tx.lockBase(query(created.contextId))).base).not.toBeNull();
+          await tx.keepAlive(created.contextId, at(50_000), null);
+          await tx.saveStateSnapshot(created.contextId, 1, STATE);
           throw failure;
         }),
       ).rejects.toBe(failure);
-      expect(await store().getContext({}, created.contextId, { withState: false })).toBeNull();
+      expect(await store().getContext({}, created.contextId, { withState: false })).toEqual(withoutState(created));
+      expect((await store().stateHistory({}, created.contextId, 1))?.snapshot).toBeNull();
+    });
+  });
+
+  describe("apply: compare-and-set on the base revision", () => {
+    it("applies nothing when the context moved past the base, and says so", async () => {
+      const created = makeContext();
+      await insert(created);
+      const base = await current(store(), created.contextId);
+      applied(await store().apply({}, revision(base, { name: "first" }, { events: [event(created.contextId, 2, 0, withoutState(created))] })));
+
+      // Decided on revision 1, applied at revision 2: every part of it is dropped.
+      const stale = revision(base, { name: "second" }, {
+        sharedState: { ...STATE, variables: {} },
+        snapshot: true,
+        events: [event(created.contextId, 2, 1, withoutState(created))],
+      });
+      expect(await store().apply({}, stale)).toEqual({ applied: false, reason: "revision" });
+      expect(await store().getContext({}, created.contextId, { withState: true })).toMatchObject({ name: "first", revision: 2, sharedState: STATE });
+      expect((await eventsOf(created.contextId)).map((e) => [e.revision, e.seq])).toEqual([[2, 0]]);
+      expect((await store().stateHistory({}, created.contextId, 2))?.snapshot).toBeNull();
+      // A stale delete deletes nothing.
+      expect(await store().apply({}, deletion(base))).toEqual({ applied: false, reason: "revision" });
+      expect(await store().getContext({}, created.contextId, { withState: false })).not.toBeNull();
+    });
+
+    it("answers a create of an id that exists as a stale base (reason revision), writing nothing", async () => {
+      const created = makeContext();
+      await insert(created);
+      const twin = { ...makeContext(), contextId: created.contextId, name: "twin" };
+      expect(await store().apply({}, creation(twin))).toEqual({ applied: false, reason: "revision" });
+      expect((await current(store(), created.contextId)).name).toBe(created.name);
+    });
+
+    it("changes and deletes only a context that exists", async () => {
+      const ghost = makeContext();
+      expect(await store().apply({}, revision(withoutState(ghost), { name: "boo" }))).toEqual({ applied: false, reason: "revision" });
+      expect(await store().apply({}, deletion(withoutState(ghost)))).toEqual({ applied: false, reason: "revision" });
+      expect(await store().getContext({}, ghost.contextId, { withState: false })).toBeNull();
     });
   });
 
   describe("names", () => {
-    it("refuses a live duplicate name of the same owner with CONTEXT_EXISTS", async () => {
+    it("refuses a live duplicate name of the same owner with CONTEXT_EXISTS, writing nothing", async () => {
       await insert(makeContext({ name: "shared-name" }));
-      const error = await caught(insert(makeContext({ name: "shared-name" })));
+      const clash = makeContext({ name: "shared-name" });
+      const error = await caught(store().apply({}, creation(clash, { events: [event(clash.contextId, 1, 0, withoutState(clash))] })));
       expect(error.reason).toBe("CONTEXT_EXISTS");
       expect(error.cause).toBeDefined();
       expectClientSafe(error);
+      expect(await store().getContext({}, clash.contextId, { withState: false })).toBeNull();
+      expect(await eventsOf(clash.contextId)).toEqual([]);
     });
 
     it("refuses a rename onto a live name with CONTEXT_EXISTS", async () => {
       const first = makeContext({ name: "one" });
       const second = makeContext({ name: "two" });
       await insert(first, second);
-      const error = await caught(store().transaction({}, (tx) => tx.updateContext({ ...withoutState(second), name: "one" })));
+      const error = await caught(store().apply({}, revision(withoutState(second), { name: "one" })));
       expect(error.reason).toBe("CONTEXT_EXISTS");
+      expect(await current(store(), second.contextId)).toEqual(withoutState(second));
     });
 
     it("lets another owner use the name, and frees it once the context is TERMINATED", async () => {
       const first = makeContext({ name: "reused" });
       await insert(first, makeContext({ name: "reused", owner: "bob" }));
-      await store().transaction({}, (tx) => tx.updateContext({ ...withoutState(first), status: "TERMINATED", revision: 2 }));
+      applied(await store().apply({}, revision(withoutState(first), { status: "TERMINATED" })));
       const again = makeContext({ name: "reused" });
       await insert(again);
       expect((await store().getContext({}, again.contextId, { withState: false }))?.name).toBe("reused");
@@ -204,20 +268,17 @@ await describeOnStores(PgContextStore.name, (under) => {
   });
 
   describe("events", () => {
-    it("appends and lists events in (revision, seq) order from a position, surviving the context", async () => {
+    it("writes each change's events and lists them in (revision, seq) order from a position, surviving the context", async () => {
       const created = makeContext();
-      await insert(created);
       const snapshot = withoutState(created);
-      const events = [event(created.contextId, 2, 0, snapshot), event(created.contextId, 1, 0, snapshot), event(created.contextId, 1, 1, snapshot)];
-      await store().transaction({}, (tx) => tx.appendEvents(events));
-      await store().transaction({}, async (tx) => {
-        await tx.appendEvents([event(created.contextId, 3, 0, snapshot)]);
-        await tx.deleteContext(created.contextId);
-      });
+      const first = [event(created.contextId, 1, 1, snapshot), event(created.contextId, 1, 0, snapshot)];
+      applied(await store().apply({}, creation(created, { events: first })));
+      applied(await store().apply({}, revision(snapshot, {}, { events: [event(created.contextId, 2, 0, snapshot)] })));
+      applied(await store().apply({}, deletion({ ...snapshot, revision: 2 }, [event(created.contextId, 3, 0, snapshot)])));
 
-      const all = await store().listEvents({}, created.contextId, { revision: 0, seq: 0 }, 100);
+      const all = await eventsOf(created.contextId);
       expect(all.map((e) => [e.revision, e.seq])).toEqual([[1, 0], [1, 1], [2, 0], [3, 0]]);
-      expect(all[0]).toEqual(events[1]);
+      expect(all[0]).toEqual(first[1]);
       const payload = all[0]?.payload;
       expect(payload?.kind === "context" ? payload.context.createdAt : undefined).toEqual(created.createdAt);
 
@@ -227,39 +288,178 @@ await describeOnStores(PgContextStore.name, (under) => {
     });
   });
 
-  describe("claimRequest", () => {
-    const key = { principal: "alice", requestId: "req-1", method: "CreateContext" };
-
-    it("claims a new key, replays the saved result, and frees a key older than 24 hours", async () => {
-      let now = at(0);
-      const clock: Clock = { now: () => now };
-      expect(await store(clock).transaction({}, async (tx) => {
-        const claim = await tx.claimRequest(key);
-        await tx.saveRequestResult(key, { contextId: "c1", n: [1, 2] });
-        return claim;
-      })).toBeNull();
-
-      now = at(23 * 3_600_000);
-      expect(await store(clock).transaction({}, (tx) => tx.claimRequest(key))).toEqual({
-        method: "CreateContext",
-        result: { contextId: "c1", n: [1, 2] },
-      });
-      // The same request_id under another principal is another key.
-      expect(await store(clock).transaction({}, (tx) => tx.claimRequest({ ...key, principal: "bob" }))).toBeNull();
-
-      now = at(25 * 3_600_000);
-      expect(await store(clock).transaction({}, (tx) => tx.claimRequest({ ...key, method: "UpdateSharedState" }))).toBeNull();
-      expect(await store(clock).transaction({}, (tx) => tx.claimRequest(key))).toEqual({ method: "UpdateSharedState", result: null });
+  describe("request keys", () => {
+    const key: RequestKey = { principal: "alice", requestId: "req-1", method: "CreateContext" };
+    const keyed = (change: ContextChange, result: unknown, k: RequestKey = key): ContextChange => ({
+      ...change,
+      request: { key: k, result: result as never },
     });
 
-    it("leaves no claim behind when the claiming transaction rolls back", async () => {
-      await expect(
+    it("applies a change with a new key and saves its result; a second change with the key writes nothing and gets it", async () => {
+      let now = at(0);
+      const clock: Clock = { now: () => now };
+      const first = makeContext();
+      applied(await store(clock).apply({}, keyed(creation(first), { contextId: first.contextId, n: [1, 2] })));
+      const saved = { method: "CreateContext", result: { contextId: first.contextId, n: [1, 2] } };
+      expect(await store(clock).storedResult({}, key)).toEqual(saved);
+
+      now = at(23 * HOUR);
+      const second = makeContext();
+      const replay = keyed(creation(second, { events: [event(second.contextId, 1, 0, withoutState(second))] }), "other");
+      expect(await store(clock).apply({}, replay)).toEqual({ applied: false, reason: "request", prior: saved });
+      expect(await store().getContext({}, second.contextId, { withState: false })).toBeNull();
+      expect(await eventsOf(second.contextId)).toEqual([]);
+      // An update with the taken key is refused the same way, its base current or not.
+      expect(await store(clock).apply({}, keyed(revision(withoutState(first), { name: "renamed" }), null))).toEqual({
+        applied: false,
+        reason: "request",
+        prior: saved,
+      });
+      expect(await current(store(), first.contextId)).toEqual(withoutState(first));
+
+      // The same request_id under another principal is another key.
+      const bobs = makeContext({ owner: "bob" });
+      applied(await store(clock).apply({}, keyed(creation(bobs), 1, { ...key, principal: "bob" })));
+
+      // Older than 24 hours: the key is free, and a change with it takes it over.
+      now = at(25 * HOUR);
+      expect(await store(clock).storedResult({}, key)).toBeNull();
+      const renamed = applied(
+        await store(clock).apply({}, keyed(revision(withoutState(first), { name: "renamed" }), { n: 2 }, { ...key, method: "UpdateContext" })),
+      );
+      expect(renamed.context?.name).toBe("renamed");
+      expect(await store(clock).storedResult({}, key)).toEqual({ method: "UpdateContext", result: { n: 2 } });
+    });
+
+    it("leaves no key behind when the change does not apply or fails", async () => {
+      const created = makeContext({ name: "taken" });
+      await insert(created);
+      applied(await store().apply({}, revision(withoutState(created), {})));
+      expect(await store().apply({}, keyed(revision(withoutState(created), { name: "late" }), "x"))).toEqual({ applied: false, reason: "revision" });
+      expect(await store().storedResult({}, key)).toBeNull();
+
+      const clash = makeContext({ name: "taken" });
+      expect((await caught(store().apply({}, keyed(creation(clash), "y")))).reason).toBe("CONTEXT_EXISTS");
+      expect(await store().storedResult({}, key)).toBeNull();
+
+      // The key is still new.
+      applied(await store().apply({}, keyed(creation(makeContext()), "z")));
+      expect(await store().storedResult({}, key)).toEqual({ method: "CreateContext", result: "z" });
+    });
+
+    it("is read under the lock on the locked path", async () => {
+      const created = makeContext();
+      applied(await store().apply({}, keyed(creation(created), { ok: true })));
+      const locked = await store().transaction({}, (tx) => tx.lockBase(query(created.contextId), key));
+      expect(locked.prior).toEqual({ method: "CreateContext", result: { ok: true } });
+      expect(locked.base?.context).toEqual(withoutState(created));
+      const fresh = await store().transaction({}, (tx) => tx.lockBase(query(created.contextId), { ...key, requestId: "req-2" }));
+      expect(fresh.prior).toBeNull();
+    });
+  });
+
+  describe("applyAll", () => {
+    const key: RequestKey = { principal: "alice", requestId: "batch-1", method: "CreateContext" };
+
+    it("applies several changes in one transaction and answers each", async () => {
+      const [a, b] = [makeContext(), makeContext()];
+      const outcomes = await store().applyAll({}, [creation(a), creation(b)]);
+      expect(outcomes).toEqual([
+        { applied: true, context: withoutState(a), updated: [] },
+        { applied: true, context: withoutState(b), updated: [] },
+      ]);
+      expect(await store().heads({}, [a.contextId, b.contextId])).toEqual(new Map([[a.contextId, 1], [b.contextId, 1]]));
+    });
+
+    it("writes none of them when one fails", async () => {
+      await insert(makeContext({ name: "taken" }));
+      const [fine, clash] = [makeContext(), makeContext({ name: "taken" })];
+      const error = await caught(store().applyAll({}, [{ ...creation(fine), request: { key, result: 1 } }, creation(clash)]));
+      expect(error.reason).toBe("CONTEXT_EXISTS");
+      expect(await store().getContext({}, fine.contextId, { withState: false })).toBeNull();
+      expect(await store().storedResult({}, key)).toBeNull();
+    });
+
+    it("skips a change whose request key was taken, answering its saved result, and applies the others", async () => {
+      const first = makeContext();
+      applied(await store().apply({}, { ...creation(first), request: { key, result: { id: first.contextId } } }));
+      const [replayed, other] = [makeContext(), makeContext()];
+      const outcomes = await store().applyAll({}, [{ ...creation(replayed), request: { key, result: "again" } }, creation(other)]);
+      expect(outcomes).toEqual([
+        { applied: false, reason: "request", prior: { method: "CreateContext", result: { id: first.contextId } } },
+        { applied: true, context: withoutState(other), updated: [] },
+      ]);
+      expect(await store().getContext({}, replayed.contextId, { withState: false })).toBeNull();
+      expect(await store().getContext({}, other.contextId, { withState: false })).not.toBeNull();
+    });
+
+    it("reports a stale change as such and applies the others", async () => {
+      const created = makeContext();
+      await insert(created);
+      applied(await store().apply({}, revision(withoutState(created), {})));
+      const fresh = makeContext();
+      const outcomes = await store().applyAll({}, [revision(withoutState(created), { name: "late" }), creation(fresh)]);
+      expect(outcomes).toEqual([{ applied: false, reason: "revision" }, { applied: true, context: withoutState(fresh), updated: [] }]);
+      expect((await current(store(), created.contextId)).name).toBe(created.name);
+    });
+  });
+
+  describe("round trips (database.sql.counters)", () => {
+    const delta = async (work: () => Promise<unknown>): Promise<SqlCounters> => {
+      const before = under.database().sql.counters;
+      await work();
+      const after = under.database().sql.counters;
+      return {
+        statements: after.statements - before.statements,
+        roundTrips: after.roundTrips - before.roundTrips,
+        transactions: after.transactions - before.transactions,
+      };
+    };
+    const one = { statements: 1, roundTrips: 1, transactions: 0 };
+
+    it("sends one apply as one statement in one round trip, with no transaction (stale or not)", async () => {
+      const created = makeContext();
+      expect(await delta(() => store().apply({}, creation(created)))).toEqual(one);
+      expect(await delta(() => store().apply({}, revision(withoutState(created), { name: "b" })))).toEqual(one);
+      expect(await delta(() => store().apply({}, revision(withoutState(created), { name: "c" })))).toEqual(one);
+      expect(await delta(() => store().apply({}, { ...revision({ ...withoutState(created), revision: 2 }, {}), request: { key: { principal: "a", requestId: "r", method: "M" }, result: 1 } }))).toEqual(one);
+      expect(await delta(() => store().loadBase({}, query(created.contextId)))).toEqual(one);
+      expect(await delta(() => store().stateHistory({}, created.contextId, 1))).toEqual(one);
+    });
+
+    it("sends a locked write in two round trips and one transaction", async () => {
+      const created = makeContext();
+      await insert(created);
+      const locked = (key?: RequestKey) =>
         store().transaction({}, async (tx) => {
-          await tx.claimRequest(key);
-          throw new AppError("CONTEXT_EXISTS", "clash");
-        }),
-      ).rejects.toThrow("clash");
-      expect(await store().transaction({}, (tx) => tx.claimRequest(key))).toBeNull();
+          const { base } = await tx.lockBase(query(created.contextId), key);
+          applied(await tx.finish(revision(base!.context, {})));
+        });
+      // BEGIN + the locked base read, then the change + COMMIT.
+      expect(await delta(() => locked())).toEqual({ statements: 4, roundTrips: 2, transactions: 1 });
+      // With a request key, its stored result is read in the first batch too.
+      expect(await delta(() => locked({ principal: "alice", requestId: "r", method: "M" }))).toEqual({
+        statements: 5,
+        roundTrips: 2,
+        transactions: 1,
+      });
+    });
+
+    it("counts nothing for a call whose deadline has already passed", async () => {
+      const created = makeContext();
+      expect(await delta(() => caught(store().apply({ deadline: Date.now() - 1 }, creation(created))))).toEqual({
+        statements: 0,
+        roundTrips: 0,
+        transactions: 0,
+      });
+    });
+
+    it("sends applyAll in one round trip and one transaction", async () => {
+      expect(await delta(() => store().applyAll({}, [creation(makeContext()), creation(makeContext())]))).toEqual({
+        statements: 4,
+        roundTrips: 1,
+        transactions: 1,
+      });
     });
   });
 
@@ -286,70 +486,82 @@ await describeOnStores(PgContextStore.name, (under) => {
   describe("deadlines", () => {
     it("fails with TIMEOUT, doing nothing, when the deadline has already passed", async () => {
       const created = makeContext();
+      const past = () => ({ deadline: Date.now() - 1 });
+      expect((await caught(store().apply(past(), creation(created)))).reason).toBe("TIMEOUT");
+      expect((await caught(store().applyAll(past(), [creation(created)]))).reason).toBe("TIMEOUT");
       let ran = false;
       const error = await caught(
-        store().transaction({ deadline: Date.now() - 1 }, async (tx) => {
+        store().transaction(past(), async (tx) => {
           ran = true;
-          await tx.insertContext(created);
+          await tx.finish(creation(created));
         }),
       );
       expect(error.reason).toBe("TIMEOUT");
       expect(ran).toBe(false);
-      expect((await caught(store().getContext({ deadline: Date.now() - 1 }, created.contextId, { withState: false }))).reason).toBe("TIMEOUT");
+      expect((await caught(store().getContext(past(), created.contextId, { withState: false }))).reason).toBe("TIMEOUT");
+      expect((await caught(store().loadBase(past(), query(created.contextId)))).reason).toBe("TIMEOUT");
       expect((await caught(store().listContexts({ deadline: Date.now() }, { principal: "alice", filter: {}, limit: 1 }))).reason).toBe("TIMEOUT");
       expect(await store().getContext({}, created.contextId, { withState: false })).toBeNull();
+      expect(await eventsOf(created.contextId)).toEqual([]);
     });
 
     it("runs calls whose deadline is still ahead", async () => {
       const created = makeContext();
       const call = { deadline: Date.now() + 20_000 };
-      await store().transaction(call, (tx) => tx.insertContext(created));
+      applied(await store().apply(call, creation(created)));
+      applied((await store().applyAll(call, [revision(withoutState(created), {})]))[0]!);
       expect((await store().getContext(call, created.contextId, { withState: true }))?.sharedState).toEqual(STATE);
+      expect((await store().loadBase(call, query(created.contextId)))?.context.revision).toBe(2);
       expect((await store().listContexts(call, { principal: "alice", filter: {}, limit: 5 })).totalSize).toBe(1);
       expect(await store().contextStatistics(call, "alice")).toHaveLength(1);
       expect(await store().listEvents(call, created.contextId, { revision: 0, seq: 0 }, 5)).toEqual([]);
     });
 
-    it.runIf(under.kind === "postgres")("cancels a statement blocked on a row lock when the deadline passes", async () => {
+    it.runIf(under.kind === "postgres")("cancels a statement blocked on a row lock when the deadline passes, applying nothing", async () => {
       const created = makeContext();
       await insert(created);
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const released = signal();
+      const locked = signal();
       // Another connection holds the row lock until told to let go.
       const holder = store().transaction({}, async (tx) => {
-        await tx.lockContext(created.contextId);
-        locked();
-        await released;
+        await tx.lockBase(query(created.contextId));
+        locked.fire();
+        await released.promise;
       });
-      await isLocked;
+      await locked.promise;
       try {
-        const error = await caught(
-          store().transaction({ deadline: Date.now() + 300 }, (tx) => tx.lockContext(created.contextId)),
-        );
-        expect(error.reason).toBe("TIMEOUT");
+        const blockedLock = await caught(store().transaction({ deadline: Date.now() + 300 }, (tx) => tx.lockBase(query(created.contextId))));
+        expect(blockedLock.reason).toBe("TIMEOUT");
         // 57014 came from the server: Postgres itself stopped the statement, not a JS timer.
-        expect(sqlStateOf(error.cause)).toBe("57014");
-        expectClientSafe(error);
+        expect(sqlStateOf(blockedLock.cause)).toBe("57014");
+        expectClientSafe(blockedLock);
+
+        // The single-statement write waits for the same lock, and is cancelled with no transaction around it.
+        const change = revision(withoutState(created), { name: "late" }, { events: [event(created.contextId, 2, 0, withoutState(created))] });
+        const blockedApply = await caught(store().apply({ deadline: Date.now() + 300 }, change));
+        expect(blockedApply.reason).toBe("TIMEOUT");
+        expect(sqlStateOf(blockedApply.cause)).toBe("57014");
       } finally {
-        release();
+        released.fire();
         await holder;
       }
+      expect(await current(store(), created.contextId)).toEqual(withoutState(created));
+      expect(await eventsOf(created.contextId)).toEqual([]);
     });
   });
 
   describe("database errors", () => {
-    it("reports an unexpected failure as INTERNAL_ERROR without SQL or driver text", async () => {
+    it("reports an unexpected failure as INTERNAL_ERROR without SQL or driver text, writing nothing", async () => {
       const created = makeContext();
-      await insert(created);
       const twice = event(created.contextId, 1, 0, withoutState(created));
-      await store().transaction({}, (tx) => tx.appendEvents([twice]));
+      applied(await store().apply({}, creation(created, { events: [twice] })));
       // A unique violation on another constraint than the name index is not CONTEXT_EXISTS.
-      const duplicate = await caught(store().transaction({}, (tx) => tx.appendEvents([twice])));
+      const duplicate = await caught(store().apply({}, revision(withoutState(created), { name: "moved" }, { events: [twice] })));
       expect(duplicate.reason).toBe("INTERNAL_ERROR");
       expect(sqlStateOf(duplicate.cause)).toBe("23505");
       expectClientSafe(duplicate);
+      // One statement: the context row did not move either.
+      expect(await current(store(), created.contextId)).toEqual(withoutState(created));
 
       const malformed = await caught(store().getContext({}, "not-a-uuid", { withState: false }));
       expect(malformed.reason).toBe("INTERNAL_ERROR");

@@ -12,14 +12,12 @@ import { PgContextStore } from "../../src/store/context-store.js";
 import { contextEvents, stateSnapshots } from "../../src/store/schema.js";
 import { at, event, makeContext, STATE, stateEvent, withoutState, type NewContext } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
+import { applied, creation, deletion, seed } from "../support/store-seeding.js";
 
 await describeOnStores("PgContextStore event retention", (under) => {
   const store = () => new PgContextStore(under.database());
-  const insert = (...all: NewContext[]) =>
-    store().transaction({}, async (tx) => {
-      for (const c of all) await tx.insertContext(c);
-    });
-  const append = (events: readonly ContextEvent[]) => store().transaction({}, (tx) => tx.appendEvents(events));
+  const insert = (...all: NewContext[]) => seed(store(), ...all);
+  const lock = (contextId: string) => ({ contextId, withState: false, agents: [] });
   const eventRevisions = async (contextId: string) =>
     (
       await under
@@ -39,16 +37,17 @@ await describeOnStores("PgContextStore event retention", (under) => {
         .orderBy(stateSnapshots.revision)
     ).map((r) => r.revision);
 
-  /** A context at `revision` with one state event per revision 1..revision (two at revision 2). */
-  const withHistory = async (revision: number, snapshots: readonly number[]) => {
+  /** A context at `revision` with one state event per revision 1..revision (two at revision 2), written with it. */
+  const withHistory = async (revision: number, snapshots: readonly number[], more: (id: string) => readonly ContextEvent[] = () => []) => {
     const context = makeContext({ revision });
-    await insert(context);
     const id = context.contextId;
-    await append([
+    const events = [
       event(id, 1, 0, withoutState(context)),
       ...Array.from({ length: revision - 1 }, (_, i) => stateEvent(id, i + 2, 0)),
       event(id, 2, 1, withoutState(context)),
-    ]);
+      ...more(id),
+    ];
+    applied(await store().apply({}, creation(context, { events })));
     await store().transaction({}, async (tx) => {
       for (const s of snapshots) await tx.saveStateSnapshot(id, s, STATE);
     });
@@ -60,7 +59,7 @@ await describeOnStores("PgContextStore event retention", (under) => {
       const context = await withHistory(10, [2, 4, 6, 8]);
       const other = await withHistory(10, [2, 4]);
       await store().transaction({}, async (tx) => {
-        await tx.lockContext(context.contextId);
+        expect((await tx.lockBase(lock(context.contextId))).base).not.toBeNull();
         await tx.compactHistory(context.contextId, 7);
       });
       expect(await eventRevisions(context.contextId)).toEqual([8, 9, 10]);
@@ -128,14 +127,12 @@ await describeOnStores("PgContextStore event retention", (under) => {
   });
 
   describe("purgeDeletedContextEvents", () => {
-    /** A context with events at occurred_at = at(rev * 1000 + seq), deleted at revision `revision` + 1. */
-    const deletedWithHistory = async (revision: number) => {
-      const context = await withHistory(revision, []);
+    /** A context with events at occurred_at = at(rev * 1000 + seq) (and `more`), deleted at revision `revision` + 1. */
+    const deletedWithHistory = async (revision: number, more: (id: string) => readonly ContextEvent[] = () => []) => {
+      const context = await withHistory(revision, [], more);
       const gone: Context = { ...withoutState(context), revision: revision + 1 };
-      await store().transaction({}, async (tx) => {
-        await tx.deleteContext(context.contextId);
-        await tx.appendEvents([{ ...event(context.contextId, revision + 1, 0, gone), type: "CONTEXT_DELETED" }]);
-      });
+      const deleted = { ...event(context.contextId, revision + 1, 0, gone), type: "CONTEXT_DELETED" as const };
+      applied(await store().apply({}, deletion(withoutState(context), [deleted])));
       return context;
     };
 
@@ -170,9 +167,8 @@ await describeOnStores("PgContextStore event retention", (under) => {
     });
 
     it("keeps a deleted context's events written at or after olderThan", async () => {
-      const deleted = await deletedWithHistory(3);
       // A straggler stamped later than the deletion (another instance's clock running ahead).
-      await append([{ ...stateEvent(deleted.contextId, 9, 0), occurredAt: at(50_000) }]);
+      const deleted = await deletedWithHistory(3, (id) => [{ ...stateEvent(id, 9, 0), occurredAt: at(50_000) }]);
       const sweep = store().sweep;
       expect(await sweep.purgeDeletedContextEvents(at(10_000), 100)).toBe(4);
       // The straggler is still there, so the CONTEXT_DELETED event stays to find it by.

@@ -10,16 +10,14 @@ import { PgContextStore } from "../../src/store/context-store.js";
 import { caught } from "../support/app-error-assertions.js";
 import { at, makeContext, type NewContext } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
+import { seed } from "../support/store-seeding.js";
 
 const alice = { principal: "alice" };
 const clock = { now: () => new Date() };
 
 await describeOnStores("ListContexts total_size", (under) => {
   const store = () => new PgContextStore(under.database());
-  const insert = (...all: NewContext[]) =>
-    store().transaction({}, async (tx) => {
-      for (const c of all) await tx.insertContext(c);
-    });
+  const insert = (...all: NewContext[]) => seed(store(), ...all);
   const contexts = (n: number, from = 0) => Array.from({ length: n }, (_, i) => makeContext({ createdAt: at((from + i) * 10) }));
 
   /** The store, noting the `count` of every listContexts call. */

@@ -1,19 +1,24 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Participant } from "../../src/domain/participant.js";
+import type { BaseQuery } from "../../src/service/ports.js";
+import { memberIn, participantIn } from "../../src/service/write-base.js";
 import { PgContextStore } from "../../src/store/context-store.js";
+import { COMPLETE_UP_TO } from "../../src/store/base-sql.js";
 import { caught, expectClientSafe, sqlStateOf } from "../support/app-error-assertions.js";
-import { at, BASE, makeContext, withoutState, type NewContext } from "../support/context-fixtures.js";
+import { at, BASE, makeContext, type NewContext } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
 import { lapsed, makeParticipant } from "../support/participant-fixtures.js";
+import { applied, creation, current, join as joinVia, remove, revision, seed } from "../support/store-seeding.js";
 
 await describeOnStores("PgContextStore participants", (under) => {
   const store = () => new PgContextStore(under.database());
-  const insert = (...all: NewContext[]) =>
-    store().transaction({}, async (tx) => {
-      for (const c of all) await tx.insertContext(c);
-    });
-  const join = (...all: Participant[]) => store().transaction({}, (tx) => tx.insertParticipants(all));
+  const insert = (...all: NewContext[]) => seed(store(), ...all);
+  const join = (...all: Participant[]) => joinVia(store(), ...all);
+  const query = (contextId: string, more: Partial<BaseQuery> = {}): BaseQuery => ({ contextId, withState: false, agents: [], ...more });
+  /** Applies a revision of the context carrying these participant rows. */
+  const change = async (contextId: string, rows: { inserted?: Participant[]; updated?: Participant[]; deleted?: string[] }) =>
+    store().apply({}, revision(await current(store(), contextId), {}, rows));
   /** A context with `members` inserted in it. */
   const contextWith = async (...members: ((contextId: string) => Participant)[]) => {
     const context = makeContext();
@@ -23,7 +28,7 @@ await describeOnStores("PgContextStore participants", (under) => {
     return { context, participants };
   };
 
-  describe("insert, read, lock, update, delete", () => {
+  describe("insert, read, update, delete", () => {
     it("round-trips every field, dates exact to the millisecond", async () => {
       const { context, participants } = await contextWith(
         (id) => makeParticipant(id, { joinedAt: at(1), lastActivityAt: at(2), leaseExpiresAt: at(30_003) }),
@@ -36,10 +41,11 @@ await describeOnStores("PgContextStore participants", (under) => {
       expect((await store().getParticipant({}, context.contextId, p.participantId))?.leaseExpiresAt.getTime()).toBe(BASE + 30_003);
       expect(await store().findMember({}, context.contextId, p.agentId)).toEqual(p);
       expect(await store().findMember({ deadline: Date.now() + 10_000 }, context.contextId, q.agentId)).toEqual(q);
-      await store().transaction({}, async (tx) => {
-        expect(await tx.lockParticipant(context.contextId, p.participantId)).toEqual(p);
-        expect(await tx.findMember(context.contextId, q.agentId)).toEqual(q);
-      });
+      // A base reads them the same way, unlocked and locked.
+      const base = await store().loadBase({}, query(context.contextId));
+      expect(base?.participants).toEqual(new Map([[p.participantId, p], [q.participantId, q]]));
+      const locked = await store().transaction({}, (tx) => tx.lockBase(query(context.contextId)));
+      expect(locked.base?.participants).toEqual(base?.participants);
     });
 
     it("returns null for a participant that is absent or belongs to another context", async () => {
@@ -51,14 +57,14 @@ await describeOnStores("PgContextStore participants", (under) => {
       expect(await store().getParticipant({}, context.contextId, randomUUID())).toBeNull();
       expect(await store().findMember({}, other.contextId, p.agentId)).toBeNull();
       expect(await store().findMember({}, context.contextId, "nobody")).toBeNull();
-      await store().transaction({}, async (tx) => {
-        expect(await tx.lockParticipant(other.contextId, p.participantId)).toBeNull();
-        expect(await tx.findMember(other.contextId, p.agentId)).toBeNull();
-      });
+      const base = (await store().loadBase({}, query(other.contextId, { agents: [p.agentId], participantId: p.participantId })))!;
+      expect(participantIn(base, p.participantId)).toBeNull();
+      expect(memberIn(base, p.agentId)).toBeNull();
     });
 
-    it("refuses a second membership of one agent with PARTICIPANT_ALREADY_EXISTS; another context is fine", async () => {
+    it("refuses a second membership of one agent with PARTICIPANT_ALREADY_EXISTS, writing nothing; another context is fine", async () => {
       const { context, participants } = await contextWith((id) => makeParticipant(id, { agentId: "agent-a" }));
+      const before = await current(store(), context.contextId);
       const again = await caught(join(makeParticipant(context.contextId, { agentId: "agent-a" })));
       expect(again.reason).toBe("PARTICIPANT_ALREADY_EXISTS");
       expect(sqlStateOf(again.cause)).toBe("23505");
@@ -72,6 +78,8 @@ await describeOnStores("PgContextStore participants", (under) => {
       // Two of the same agent inside one batch clash too.
       const twins = await caught(join(makeParticipant(context.contextId, { agentId: "agent-c" }), makeParticipant(context.contextId, { agentId: "agent-c" })));
       expect(twins.reason).toBe("PARTICIPANT_ALREADY_EXISTS");
+      // The whole change failed: the context did not move to a new revision either.
+      expect(await current(store(), context.contextId)).toEqual(before);
 
       const other = makeContext();
       await insert(other);
@@ -81,7 +89,7 @@ await describeOnStores("PgContextStore participants", (under) => {
       expect(await store().findMember({}, context.contextId, "agent-a")).toEqual(participants[0]);
     });
 
-    it("updates every column but participant_id, context_id, agent_id and joined_at", async () => {
+    it("updates every column but participant_id, context_id, agent_id and joined_at; activity and lease never move back", async () => {
       const { context, participants } = await contextWith((id) => makeParticipant(id));
       const [p] = participants as [Participant];
       const changed: Participant = {
@@ -95,21 +103,27 @@ await describeOnStores("PgContextStore participants", (under) => {
         capabilities: [],
         metadata: { replaced: true },
         lastActivityAt: at(7_001),
-        leaseExpiresAt: at(7_002),
+        leaseExpiresAt: at(7_002), // earlier than p's lease (at 30 s): kept
         inactiveSince: at(7_002),
       };
-      await store().transaction({}, async (tx) => {
-        await tx.lockContext(context.contextId);
-        await tx.updateParticipant(changed);
-      });
-      expect(await store().getParticipant({}, context.contextId, p.participantId)).toEqual({
-        ...changed,
-        agentId: p.agentId,
-        joinedAt: p.joinedAt,
-      });
+      const stored: Participant = { ...changed, agentId: p.agentId, joinedAt: p.joinedAt, leaseExpiresAt: p.leaseExpiresAt };
+      const outcome = applied(await change(context.contextId, { updated: [changed] }));
+      // The outcome has the rows as stored.
+      expect(outcome.updated).toEqual([stored]);
+      expect(await store().getParticipant({}, context.contextId, p.participantId)).toEqual(stored);
 
-      const missing = await caught(store().transaction({}, (tx) => tx.updateParticipant({ ...p, participantId: randomUUID() })));
-      expect(missing.reason).toBe("PARTICIPANT_NOT_FOUND");
+      // Later activity and lease are written.
+      const later = { ...stored, lastActivityAt: at(40_000), leaseExpiresAt: at(70_000) };
+      expect(applied(await change(context.contextId, { updated: [later] })).updated).toEqual([later]);
+
+      // A participant that does not exist, or is another context's, is not updated (and not reported).
+      const other = makeContext();
+      await insert(other);
+      const outsider = makeParticipant(other.contextId);
+      await join(outsider);
+      const ghost = applied(await change(context.contextId, { updated: [{ ...p, participantId: randomUUID() }, { ...outsider, displayName: "moved" }] }));
+      expect(ghost.updated).toEqual([]);
+      expect(await store().getParticipant({}, other.contextId, outsider.participantId)).toEqual(outsider);
     });
 
     it("deletes only the named participants of the context, and all of them with their context", async () => {
@@ -124,41 +138,98 @@ await describeOnStores("PgContextStore participants", (under) => {
       const outsider = makeParticipant(other.contextId);
       await join(outsider);
 
-      await store().transaction({}, async (tx) => {
-        await tx.deleteParticipants(context.contextId, [a.participantId, b.participantId, outsider.participantId]);
-        await tx.deleteParticipants(context.contextId, []);
-      });
+      applied(await change(context.contextId, { deleted: [a.participantId, b.participantId, outsider.participantId] }));
+      applied(await change(context.contextId, { deleted: [] }));
       const left = await store().listParticipants({}, { contextId: context.contextId, filter: {}, limit: 10 });
       expect(left.participants).toEqual([c]);
       expect(await store().getParticipant({}, other.contextId, outsider.participantId)).toEqual(outsider);
 
       // ON DELETE CASCADE: the membership goes with its context (and frees the agent's key).
-      await store().transaction({}, (tx) => tx.deleteContext(context.contextId));
+      await remove(store(), context.contextId);
       expect(await store().getParticipant({}, context.contextId, c.participantId)).toBeNull();
+      expect(await store().findMember({}, context.contextId, c.agentId)).toBeNull();
+      expect((await store().listParticipants({}, { contextId: context.contextId, filter: {}, limit: 10 })).totalSize).toBe(0);
       expect(await store().getParticipant({}, other.contextId, outsider.participantId)).toEqual(outsider);
+    });
+
+    it("writes the participants a create change carries", async () => {
+      const context = makeContext({ participantCount: 1 });
+      const owner = makeParticipant(context.contextId, { agentId: "alice" });
+      applied(await store().apply({}, { ...creation(context), inserted: [owner] }));
+      expect(await store().getParticipant({}, context.contextId, owner.participantId)).toEqual(owner);
     });
 
     it("stores and reads back events carrying a participant", async () => {
       const { context, participants } = await contextWith((id) => lapsed(makeParticipant(id)));
       const [p] = participants as [Participant];
-      await store().transaction({}, (tx) =>
-        tx.appendEvents([
-          {
-            contextId: context.contextId,
-            revision: 2,
-            seq: 0,
-            eventId: randomUUID(),
-            type: "PARTICIPANT_JOINED",
-            actor: p.agentId,
-            occurredAt: at(5),
-            reason: "",
-            payload: { kind: "participant", participant: p },
-          },
-        ]),
-      );
+      // Written on the locked path this time: lockBase, then the change with its events and COMMIT.
+      const base = await current(store(), context.contextId);
+      await store().transaction({}, async (tx) => {
+        expect((await tx.lockBase(query(context.contextId))).base?.participants.get(p.participantId)).toEqual(p);
+        const joined = {
+          contextId: context.contextId,
+          revision: base.revision + 1,
+          seq: 0,
+          eventId: randomUUID(),
+          type: "PARTICIPANT_JOINED" as const,
+          actor: p.agentId,
+          occurredAt: at(5),
+          reason: "",
+          payload: { kind: "participant" as const, participant: p },
+        };
+        applied(await tx.finish(revision(base, {}, { events: [joined] })));
+      });
       const [read] = await store().listEvents({}, context.contextId, { revision: 0, seq: 0 }, 10);
       expect(read?.payload).toEqual({ kind: "participant", participant: p });
       expect(read?.payload.kind === "participant" ? read.payload.participant.inactiveSince : null).toEqual(p.leaseExpiresAt);
+    });
+  });
+
+  describe("bases (loadBase, lockBase)", () => {
+    it(`reads every participant of a context with at most ${COMPLETE_UP_TO}: complete`, async () => {
+      const { context, participants } = await contextWith(
+        (id) => makeParticipant(id, { joinedAt: at(2) }),
+        (id) => makeParticipant(id, { joinedAt: at(1) }),
+      );
+      const [a, b] = participants as [Participant, Participant];
+      const base = (await store().loadBase({}, query(context.contextId, { agents: ["nobody"] })))!;
+      expect(base.complete).toBe(true);
+      expect(base.cached).toBe(false);
+      expect([...base.participants.keys()]).toEqual([b.participantId, a.participantId]);
+      expect(base.context).toEqual(await current(store(), context.contextId));
+      expect(base.context).not.toHaveProperty("sharedState");
+      // Complete: an agent or participant not asked for is known not to be there.
+      expect(memberIn(base, a.agentId)).toEqual(a);
+      expect(memberIn(base, "someone")).toBeNull();
+      expect(participantIn(base, randomUUID())).toBeNull();
+      // withState adds the state.
+      expect((await store().loadBase({}, query(context.contextId, { withState: true })))?.context.sharedState).toEqual(context.sharedState);
+      expect(await store().loadBase({}, query(randomUUID()))).toBeNull();
+    });
+
+    it(`reads only the participants asked for in a context with more than ${COMPLETE_UP_TO}: not complete`, async () => {
+      const count = COMPLETE_UP_TO + 1;
+      const context = makeContext({ participantCount: count, configuration: { ...makeContext().configuration, maxParticipants: 1_000 } });
+      await insert(context);
+      const members = Array.from({ length: count }, (_, i) => makeParticipant(context.contextId, { agentId: `agent-${i}`, joinedAt: at(i) }));
+      applied(await change(context.contextId, { inserted: members }));
+      const [first, second, third] = members as [Participant, Participant, Participant];
+
+      const asked = query(context.contextId, { agents: [first.agentId, "stranger"], participantId: second.participantId });
+      for (const base of [
+        (await store().loadBase({}, asked))!,
+        (await store().transaction({}, (tx) => tx.lockBase(asked))).base!,
+        (await store().transaction({}, (tx) => tx.lockBase({ ...asked, skipLocked: true }))).base!,
+      ]) {
+        expect(base.complete).toBe(false);
+        expect([...base.participants.keys()]).toEqual([first.participantId, second.participantId]);
+        expect(memberIn(base, first.agentId)).toEqual(first);
+        // Asked for and absent: known not to be a member; not asked for: unknown.
+        expect(memberIn(base, "stranger")).toBeNull();
+        expect(memberIn(base, third.agentId)).toBeUndefined();
+        expect(participantIn(base, second.participantId)).toEqual(second);
+        expect(participantIn(base, third.participantId)).toBeUndefined();
+      }
     });
   });
 
@@ -256,17 +327,17 @@ await describeOnStores("PgContextStore participants", (under) => {
         (id) => makeParticipant(id, { leaseExpiresAt: at(10_001) }),
         (id) => lapsed(makeParticipant(id, { leaseExpiresAt: at(1_000) })),
       );
-      const [due, older, current] = participants as [Participant, Participant, Participant];
+      const [due, older, later] = participants as [Participant, Participant, Participant];
       const other = makeContext();
       await insert(other);
       await join(makeParticipant(other.contextId, { leaseExpiresAt: at(0) }));
 
       await store().transaction({}, async (tx) => {
-        await tx.lockContext(context.contextId);
+        expect((await tx.lockBase(query(context.contextId))).base).not.toBeNull();
         expect(await tx.lapsedParticipants(context.contextId, at(10_000), 10)).toEqual([older, due]);
         expect(await tx.lapsedParticipants(context.contextId, at(10_000), 1)).toEqual([older]);
         expect(await tx.lapsedParticipants(context.contextId, at(4_999), 10)).toEqual([]);
-        expect(await tx.lapsedParticipants(context.contextId, at(10_001), 10)).toEqual([older, due, current]);
+        expect(await tx.lapsedParticipants(context.contextId, at(10_001), 10)).toEqual([older, due, later]);
       });
     });
 
@@ -315,7 +386,7 @@ await describeOnStores("PgContextStore participants", (under) => {
       const carol = await store().listContexts({}, { principal: "carol", filter: {}, limit: 10 });
       expect(carol.contexts.map((c) => c.contextId)).toEqual([bobPublic.contextId, bobPrivate.contextId]);
       expect(carol.totalSize).toBe(2);
-      expect(carol.contexts[1]).toEqual(withoutState(bobPrivate));
+      expect(carol.contexts[1]).toEqual(await current(store(), bobPrivate.contextId));
       // Filters and the keyset still apply on top of membership.
       const paused = await store().listContexts({}, { principal: "carol", filter: { status: "PAUSED" }, limit: 10 });
       expect(paused.totalSize).toBe(0);

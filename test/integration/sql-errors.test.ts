@@ -6,8 +6,11 @@ import { AppError } from "../../src/domain/app-error.js";
 import { PgContextStore } from "../../src/store/context-store.js";
 import type { Database } from "../../src/store/database.js";
 import * as schema from "../../src/store/schema.js";
+import { PostgresSqlClient } from "../../src/store/sql-client.js";
 import { toStoreError } from "../../src/store/sql-errors.js";
 import { caught, expectClientSafe } from "../support/app-error-assertions.js";
+import { makeContext } from "../support/context-fixtures.js";
+import { creation } from "../support/store-seeding.js";
 
 describe(toStoreError.name, () => {
   /** An error shaped as drizzle throws it: the driver's error as the cause of a query error. */
@@ -42,6 +45,7 @@ describe(toStoreError.name, () => {
     const client = postgres("postgres://postgres@127.0.0.1:1/nowhere", { max: 1, connect_timeout: 2, onnotice: () => {} });
     const unreachable: Database = {
       kind: "postgres",
+      sql: new PostgresSqlClient(client),
       db: drizzle({ client, schema }),
       ping: async () => {},
       close: () => client.end({ timeout: 1 }),
@@ -51,8 +55,15 @@ describe(toStoreError.name, () => {
       const read = await caught(store.getContext({}, randomUUID(), { withState: false }));
       expect(read.reason).toBe("STORAGE_ERROR");
       expectClientSafe(read);
-      const write = await caught(store.transaction({ deadline: Date.now() + 5_000 }, (tx) => tx.deleteContext(randomUUID())));
+      const write = await caught(store.apply({ deadline: Date.now() + 5_000 }, creation(makeContext())));
       expect(write.reason).toBe("STORAGE_ERROR");
+      expectClientSafe(write);
+      const batch = await caught(store.applyAll({}, [creation(makeContext()), creation(makeContext())]));
+      expect(batch.reason).toBe("STORAGE_ERROR");
+      const locked = await caught(
+        store.transaction({ deadline: Date.now() + 5_000 }, (tx) => tx.lockBase({ contextId: randomUUID(), withState: false, agents: [] })),
+      );
+      expect(locked.reason).toBe("STORAGE_ERROR");
     } finally {
       await unreachable.close();
     }

@@ -5,15 +5,13 @@ import { contexts } from "../../src/store/schema.js";
 import { at, makeContext, type NewContext } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
 import { lapsed, makeParticipant } from "../support/participant-fixtures.js";
+import { join as joinVia, seed } from "../support/store-seeding.js";
 import type { Participant } from "../../src/domain/participant.js";
 
 await describeOnStores("PgContextStore sweep candidates", (under) => {
   const store = () => new PgContextStore(under.database());
-  const insert = (...all: NewContext[]) =>
-    store().transaction({}, async (tx) => {
-      for (const c of all) await tx.insertContext(c);
-    });
-  const join = (...all: Participant[]) => store().transaction({}, (tx) => tx.insertParticipants(all));
+  const insert = (...all: NewContext[]) => seed(store(), ...all);
+  const join = (...all: Participant[]) => joinVia(store(), ...all);
   const sorted = (ids: readonly string[]) => [...ids].sort();
 
   describe("presence", () => {

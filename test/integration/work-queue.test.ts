@@ -6,8 +6,9 @@ import { expect, it } from "vitest";
 import { PgContextStore } from "../../src/store/context-store.js";
 import { WorkQueue } from "../../src/store/work-queue.js";
 import { caught } from "../support/app-error-assertions.js";
-import { makeContext } from "../support/context-fixtures.js";
+import { makeContext, withoutState } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
+import { applied, creation, revision } from "../support/store-seeding.js";
 
 await describeOnStores("the work queue in front of the store", (under) => {
   const queued = (maxWaitMs: number) => {
@@ -18,24 +19,28 @@ await describeOnStores("the work queue in front of the store", (under) => {
   it("turns away a call that waits past the queue timeout, runs nothing of it, and serves the next", async () => {
     const { queue, store } = queued(100);
     const held = makeContext();
+    applied(await store.apply({}, creation(held)));
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
     const inside = new Promise<void>((resolve) => (entered = resolve));
     const holding = store.transaction({}, async (tx) => {
-      await tx.insertContext(held);
+      const { base } = await tx.lockBase({ contextId: held.contextId, withState: false, agents: [] });
       entered();
       await gate;
+      return tx.finish(revision(base!.context, { name: "renamed" }));
     });
     await inside;
     const turnedAway = makeContext();
-    const error = await caught(store.transaction({}, (tx) => tx.insertContext(turnedAway)));
+    const error = await caught(store.apply({}, creation(turnedAway)));
     expect(error.reason).toBe("SERVICE_UNAVAILABLE");
     expect(error.retryDelayMs).toBe(100);
-    expect(queue.rejected).toBe(1);
+    const batch = await caught(store.applyAll({}, [revision(withoutState(held), { name: "never" })]));
+    expect(batch.reason).toBe("SERVICE_UNAVAILABLE");
+    expect(queue.rejected).toBe(2);
     release();
-    await holding;
-    expect(await store.getContext({}, held.contextId, { withState: false })).not.toBeNull();
+    applied(await holding);
+    expect(await store.getContext({}, held.contextId, { withState: false })).toMatchObject({ name: "renamed", revision: 2 });
     expect(await store.getContext({}, turnedAway.contextId, { withState: false })).toBeNull();
   });
 
@@ -46,7 +51,7 @@ await describeOnStores("the work queue in front of the store", (under) => {
     await Promise.all(
       all.map((c) =>
         store.transaction({ deadline: Date.now() + 10_000 }, async (tx) => {
-          await tx.insertContext(c);
+          applied(await tx.finish(creation(c)));
           finished.push(c.contextId);
         }),
       ),
