@@ -20,6 +20,7 @@ import { ContextStatusSchema, ContextViewSchema, LifecycleStageSchema } from "..
 import type { Caller } from "../service/caller.js";
 import type { ContextService, TransitionInput } from "../service/context-service.js";
 import type { CallContext } from "./call-context.js";
+import { sharedContextOut } from "./context-encoding.js";
 import { contextFilterIn, contextOut, contextSpecIn, createContextIn, statisticsOut } from "./context-mapper.js";
 import { eventOut } from "./event-mapper.js";
 import type { MethodsOf, ServiceHandlers } from "./grpc-adapter.js";
@@ -72,7 +73,7 @@ export function contextHandlers(service: ContextUseCases): ContextServiceHandler
     async getContext(request, ctx) {
       const { context, participants } = await service.get(callerOf(ctx), request.contextId, enumIn(ContextViewSchema, request.view));
       // The use case lists participants only for the FULL view; BASIC gets an empty list.
-      return create(GetContextResponseSchema, { context: contextOut(context), participants: participants.map(participantOut) });
+      return create(GetContextResponseSchema, { context: sharedContextOut(context), participants: participants.map(participantOut) });
     },
 
     async updateContext(request, ctx) {
@@ -102,7 +103,7 @@ export function contextHandlers(service: ContextUseCases): ContextServiceHandler
         filter: contextFilterIn(request.filter),
       });
       return create(ListContextsResponseSchema, {
-        contexts: page.contexts.map(contextOut),
+        contexts: page.contexts.map(sharedContextOut),
         nextPageToken: page.nextPageToken,
         totalSize: page.totalSize,
       });

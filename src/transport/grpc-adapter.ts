@@ -17,6 +17,7 @@ import type { Logger } from "../logger.js";
 import { beginCall, type ActiveCall, type CallContext, type CallGuard, type CallTracing } from "./call-context.js";
 import type { CallMetrics } from "./call-metrics.js";
 import { TransportStatusError } from "./error-status.js";
+import { encoderFor } from "./response-encoders.js";
 
 type In<M extends GenServiceMethods[string]> = MessageShape<M["input"]>;
 type Out<M extends GenServiceMethods[string]> = MessageShape<M["output"]>;
@@ -48,8 +49,9 @@ export type MethodsOf<D> = D extends GenService<infer S> ? S : never;
 const UNDECODABLE: unique symbol = Symbol("undecodable request");
 
 function serializer<D extends DescMessage>(schema: D): grpc.serialize<MessageShape<D>> {
+  const own = encoderFor(schema) as ((message: MessageShape<D>) => Uint8Array) | undefined;
   return (message) => {
-    const bytes = toBinary(schema, message);
+    const bytes = own === undefined ? toBinary(schema, message) : own(message);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }

@@ -1,0 +1,48 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { GetContextResponseSchema, ListContextsResponseSchema } from "../../../gen/mplp/context/v1/context_service_pb.js";
+import { encodeGetContextResponse, encodeListContextsResponse, sharedContextOut } from "../../../src/transport/context-encoding.js";
+import { contextOut } from "../../../src/transport/context-mapper.js";
+import { participantOut } from "../../../src/transport/participant-mapper.js";
+import { at, makeContext, withoutState } from "../../support/context-fixtures.js";
+import { makeParticipant } from "../../support/participant-fixtures.js";
+
+const contexts = [
+  withoutState(makeContext({ name: "plain" })),
+  withoutState(makeContext({ name: "ünïcode ✓", description: "multi\nline", tags: ["a", "b"], visibility: "PUBLIC", revision: 7, participantCount: 3 })),
+  withoutState(makeContext({ name: "no-expiry", expiresAt: null, terminatedAt: at(5) })),
+];
+
+describe("context-encoding", () => {
+  it("encodes ListContextsResponse exactly as toBinary does, with and without token and total", () => {
+    for (const [nextPageToken, totalSize] of [["", 0], ["tok-1", 1001], ["", 3]] as const) {
+      const message = create(ListContextsResponseSchema, { contexts: contexts.map(sharedContextOut), nextPageToken, totalSize });
+      expect(encodeListContextsResponse(message)).toEqual(toBinary(ListContextsResponseSchema, message));
+      // Twice: the second time from the kept encodings.
+      expect(encodeListContextsResponse(message)).toEqual(toBinary(ListContextsResponseSchema, message));
+    }
+    const empty = create(ListContextsResponseSchema, {});
+    expect(encodeListContextsResponse(empty)).toEqual(toBinary(ListContextsResponseSchema, empty));
+  });
+
+  it("encodes GetContextResponse exactly as toBinary does, FULL view (state, participants) included", () => {
+    const full = makeContext({ name: "full" });
+    const participants = [makeParticipant(full.contextId), makeParticipant(full.contextId, { agentId: "b", roles: ["admin"] })];
+    for (const message of [
+      create(GetContextResponseSchema, { context: sharedContextOut(contexts[1]!) }),
+      create(GetContextResponseSchema, { context: sharedContextOut(full), participants: participants.map(participantOut) }),
+      create(GetContextResponseSchema, {}),
+    ]) {
+      expect(encodeGetContextResponse(message)).toEqual(toBinary(GetContextResponseSchema, message));
+    }
+  });
+
+  it("maps one version of a context once, and a new version (a revision, a kept-alive expiry) anew", () => {
+    const c = contexts[0]!;
+    expect(sharedContextOut({ ...c })).toBe(sharedContextOut({ ...c }));
+    expect(sharedContextOut({ ...c })).toEqual(contextOut(c));
+    expect(sharedContextOut({ ...c, revision: c.revision + 1, name: "renamed" }).name).toBe("renamed");
+    const kept = sharedContextOut({ ...c, expiresAt: at(999_999) });
+    expect(kept.expiresAt).toEqual(contextOut({ ...c, expiresAt: at(999_999) }).expiresAt);
+  });
+});
