@@ -27,8 +27,10 @@ import type postgres from "postgres";
 
 /** The statements' operation names, as the first one found in the text. */
 const OPERATION = /\b(select|insert|update|delete|merge|with|begin|commit|rollback|savepoint|release|set|show|create|alter|drop|truncate|lock|copy|values|call|do|explain|analyze|vacuum|listen|notify)\b/i;
-/** After `with`, the statement's own operation is the first of these (a CTE's own one if it comes first). */
-const DML = /\b(select|insert|update|delete|merge)\b/i;
+/** After `with`, the statement's operation is the first data-modifying one; a read-only WITH is a SELECT. */
+const MODIFYING = /\b(insert|update|delete|merge)\b/i;
+/** Every table a WITH statement's data-modifying parts write. */
+const WRITTEN = /\b(?:insert\s+into|update(?:\s+only)?|delete\s+from(?:\s+only)?|merge\s+into)\s+("[^"]+"|[a-z_][\w$]*(?:\.(?:"[^"]+"|[a-z_][\w$]*))?)/gi;
 /** A table name as drizzle writes it: quoted or plain, optionally schema-qualified. */
 const NAME = String.raw`((?:"[^"]+"|[a-z_][\w$]*)(?:\.(?:"[^"]+"|[a-z_][\w$]*))?)`;
 const COLLECTION: Readonly<Record<string, RegExp>> = {
@@ -56,8 +58,16 @@ export interface QueryDescription {
  */
 export function describeQuery(text: string, withParameters: boolean): QueryDescription {
   let operation = OPERATION.exec(text)?.[1]?.toUpperCase();
-  if (operation === "WITH") operation = DML.exec(text)?.[1]?.toUpperCase();
-  const collection = operation === undefined ? undefined : COLLECTION[operation]?.exec(text)?.[1];
+  let collection: string | undefined;
+  if (operation === "WITH") {
+    // One statement of data-modifying CTEs (the store's change statement) writes several tables:
+    // the conventions name a collection only when there is one.
+    operation = MODIFYING.exec(text)?.[1]?.toUpperCase() ?? "SELECT";
+    const written = new Set([...text.matchAll(WRITTEN)].map((m) => m[1]!.replaceAll('"', "")));
+    collection = operation === "SELECT" ? COLLECTION["SELECT"]!.exec(text)?.[1] : written.size === 1 ? [...written][0] : undefined;
+  } else if (operation !== undefined) {
+    collection = COLLECTION[operation]?.exec(text)?.[1];
+  }
   const attributes: Attributes = {
     "db.system.name": "postgresql",
     "db.query.text": withParameters ? text : text.replace(STRING_LITERAL, "'?'"),

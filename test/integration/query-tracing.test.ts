@@ -134,7 +134,10 @@ describe(traceQueries.name, () => {
   });
 
   it("names spans after the operation and the table, and scrubs literals only from text sent without parameters", () => {
-    expect(describeQuery('with moved as (delete from "a" returning *) insert into "b" select * from moved', true).name).toBe("DELETE a");
+    // A WITH that writes several tables names none (the conventions' rule); one that writes one names it.
+    expect(describeQuery('with moved as (delete from "a" returning *) insert into "b" select * from moved', true).name).toBe("DELETE");
+    expect(describeQuery("with typed as (select $1::text) insert into contexts select * from typed", true).name).toBe("INSERT contexts");
+    expect(describeQuery("with recent as (select id from t) select * from recent", true).name).toBe("SELECT t");
     expect(describeQuery('select extract(epoch from now()) as "age" from "contexts"', true).name).toBe("SELECT contexts");
     expect(describeQuery("select 1", false)).toEqual({ name: "SELECT", attributes: { "db.system.name": "postgresql", "db.query.text": "select 1", "db.operation.name": "SELECT" } });
     expect(describeQuery("update t set name = 'it''s secret' where id = 1", false).attributes["db.query.text"]).toBe("update t set name = '?' where id = 1");
