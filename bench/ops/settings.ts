@@ -44,7 +44,8 @@ export const USAGE = `npm run bench [-- options]
   --active N     active contexts for the memory figure, 0 to skip it (full: 10000, quick: 200)
 
   BENCH_DATABASE_URL  Postgres admin URL (default TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
-  BENCH_REDIS_URL     Redis URL (default TEST_REDIS_URL or redis://127.0.0.1:6379)`;
+  BENCH_REDIS_URL     Redis URL (default TEST_REDIS_URL or redis://127.0.0.1:6379)
+  BENCH_SERVER_NODE_ARGS  extra Node flags for our server only (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")`;
 
 export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): { settings: DriverSettings; help: boolean } {
   const { values } = parseArgs({

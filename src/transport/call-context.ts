@@ -197,6 +197,22 @@ export function errorChain(error: unknown): Array<Record<string, unknown>> {
  * headers, and wires the AbortSignal to cancellation and the deadline. The caller is established
  * by admit(), before the handler runs.
  */
+/**
+ * Per logger, a child without redaction for the one line every call writes: its fields are fixed
+ * and ours (method, code, principal, ids, peer), none a secret, and redaction's walk of every line
+ * cost several times the rest of writing it. Lines that carry an error or a denial stay redacted.
+ */
+const plainLoggers = new WeakMap<Logger, Logger>();
+
+function plainLogger(logger: Logger): Logger {
+  let plain = plainLoggers.get(logger);
+  if (plain === undefined) {
+    plain = logger.child({}, { redact: [] });
+    plainLoggers.set(logger, plain);
+  }
+  return plain;
+}
+
 export function beginCall(call: ServerCallLike, method: string, logger: Logger, options: BeginCallOptions = {}): ActiveCall {
   const started = performance.now();
   const guard = options.guard ?? NO_AUTH;
@@ -295,7 +311,7 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
     } else if (code === grpc.status.INTERNAL || code === grpc.status.UNAVAILABLE) {
       logger.error({ ...line, err: errorChain(error) }, "call failed");
     } else {
-      logger.info(line, code === grpc.status.OK ? "call finished" : "call failed");
+      plainLogger(logger).info(line, code === grpc.status.OK ? "call finished" : "call failed");
     }
   }
 
