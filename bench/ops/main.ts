@@ -110,11 +110,6 @@ interface OurServer {
  * figure; inert otherwise). PRESENCE_TTL_MS is 10 min so the memory figure's KeepAlive streams
  * stay idle after their first renewal instead of renewing 10,000 leases every few seconds.
  */
-/** BENCH_SERVER_NODE_ARGS: extra Node flags for our server only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (NODE_OPTIONS refuses --cpu-prof). */
-function serverNodeArgs(): string[] {
-  return (process.env["BENCH_SERVER_NODE_ARGS"] ?? "").split(/\s+/).filter((a) => a !== "");
-}
-
 async function startServer(settings: DriverSettings): Promise<OurServer> {
   const env: Record<string, string> = { LOG_LEVEL: "info", RATE_LIMIT_RPS: "0", PRESENCE_TTL_MS: "600000" };
   let databaseUrl: string | undefined;
@@ -131,7 +126,7 @@ async function startServer(settings: DriverSettings): Promise<OurServer> {
     Object.assign(env, { DATABASE_URL: database.url, REDIS_URL: settings.redisUrl, REDIS_KEY_PREFIX: `mplp:bench:${randomUUID()}:` });
   }
   const start = (overrides: Readonly<Record<string, string>> = {}) =>
-    startProcess("server", [...serverNodeArgs(), "--expose-gc", "--import", "./bench/ops/gc-on-signal.ts", "src/main.ts"], { ...env, ...overrides }, SERVER_READY_MESSAGE);
+    startProcess("server", ["--expose-gc", "--import", "./bench/ops/gc-on-signal.ts", "src/main.ts"], { ...env, ...overrides }, SERVER_READY_MESSAGE);
   const server: OurServer = {
     current: await start(),
     ...(databaseUrl === undefined ? {} : { databaseUrl }),
