@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -54,10 +55,15 @@ export async function startProcess(label: string, args: readonly string[], env: 
   children.add(child);
   child.once("exit", () => children.delete(child));
   const lines: string[] = [];
+  // BENCH_SERVER_LOG_DIR: every line of the process's output also goes to <dir>/<label>-<pid>.log.
+  const logDir = process.env["BENCH_SERVER_LOG_DIR"];
+  const logFile = logDir === undefined || logDir === "" ? undefined : createWriteStream(join(logDir, `${label}-${child.pid}.log`));
   const keep = (line: string): void => {
+    logFile?.write(`${line}\n`);
     lines.push(line);
     if (lines.length > KEPT_LINES) lines.shift();
   };
+  child.once("exit", () => logFile?.end());
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => chunk.split("\n").forEach(keep));
   const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
   let metricsAddress: string | undefined;
