@@ -17,6 +17,8 @@ export interface OperationResult {
   readonly open?: GhzReport;
   readonly closed?: GhzReport;
   readonly echo?: GhzReport;
+  /** The echo server in one open-loop window at the operation's rate: the P95 floor of this machine and driver. */
+  readonly echoOpen?: GhzReport;
   /** Every window, in the order run (each closed window right after its echo window). */
   readonly windows?: { readonly open: readonly GhzReport[]; readonly closed: readonly GhzReport[]; readonly echo: readonly GhzReport[] };
   readonly error?: string;
@@ -108,8 +110,8 @@ const fixed = (value: number | undefined, digits: number): string => (value === 
  */
 export function costsTable(run: RunSummary): string {
   const lines = [
-    "| operation | statements / call | round trips / call | transactions / call | xact_commit / call | server CPU / call | echo CPU / call | CPU ÷ echo | closed ops/s, 3 windows (echo) | open P95, 3 windows |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| operation | statements / call | round trips / call | transactions / call | xact_commit / call | server CPU / call | echo CPU / call | CPU ÷ echo | closed ops/s, 3 windows (echo) | open P95, 3 windows | echo open P95 at the rate |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const result of run.operations) {
     const c = result.closed?.costs;
@@ -128,6 +130,7 @@ export function costsTable(run: RunSummary): string {
         c === undefined || e === undefined || e.cpuMsPerCall === 0 ? "—" : `${(c.cpuMsPerCall / e.cpuMsPerCall).toFixed(1)}×`,
         w === undefined ? "—" : w.closed.map((r, i) => `${int(r.rps)} (${int(w.echo[i]?.rps)})`).join(", "),
         w === undefined ? "—" : w.open.map((r) => `${ms(r.driver.latency.p95Ms)}`).join(", ") + " ms",
+        result.echoOpen === undefined ? "—" : `${ms(result.echoOpen.driver.latency.p95Ms)} ms`,
         "",
       ].join(" | ").trim(),
     );
