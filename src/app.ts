@@ -78,7 +78,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   metrics.observeWork(poolMax, () => pgStore.operationsInFlight, () => hub.backlog, queue);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };
   // One write path for every service: writes to one context from this instance go one at a time.
-  const writes = new Writes(store, systemClock);
+  const writes = new Writes(store, systemClock, config.databaseQueueTimeoutMs);
   const contexts = new ContextService(store, systemClock, { sharedStateMaxBytes: config.sharedStateMaxBytes }, writes);
   const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval }, writes);
   const participants = new ParticipantService(store, systemClock, presence, writes);

@@ -18,7 +18,11 @@
  *
  * Writes to one context from this instance go one at a time, each deciding on the base its
  * predecessor left in the cache: the database's row lock would order them anyway, and this way
- * they do not race each other into the locked path.
+ * they do not race each other into the locked path. A write waits for its predecessors as it
+ * would for the database (store/work-queue.ts): at most `maxWaitMs`, then SERVICE_UNAVAILABLE, or
+ * TIMEOUT when its deadline comes first — having done nothing. Without that bound, more writes to
+ * one hot context than the database can take queued here without limit (an open loop of
+ * AddParticipant on an embedded server answered after 8–19 s, none turned away).
  */
 import { AppError } from "../domain/app-error.js";
 import type { JsonValue } from "../domain/json.js";
@@ -49,6 +53,9 @@ export function replayed<T>(prior: StoredResult, key: RequestKey, replay: (resul
   return replay(prior.result);
 }
 
+/** How long a write waits for the writes before it to the same context (DATABASE_QUEUE_TIMEOUT_MS in the app). */
+export const DEFAULT_WRITE_WAIT_MS = 2_000;
+
 export class Writes {
   /** Per context, the end of the chain of this instance's writes to it. */
   private readonly tails = new Map<string, Promise<void>>();
@@ -56,6 +63,7 @@ export class Writes {
   constructor(
     private readonly store: ContextStore,
     private readonly clock: Clock,
+    private readonly maxWaitMs: number = DEFAULT_WRITE_WAIT_MS,
   ) {}
 
   /** Writes one change to `spec.query.contextId` (see the file comment). */
@@ -67,12 +75,34 @@ export class Writes {
     const tail = before === undefined ? mine : before.then(() => mine);
     this.tails.set(id, tail);
     try {
-      if (before !== undefined) await before;
+      // Given up, this write is still a link of the chain: its successors wait for `before`, not for it.
+      if (before !== undefined) await this.turn(before, call.deadline);
       return await this.attempt(call, spec);
     } finally {
       done();
       if (this.tails.get(id) === tail) this.tails.delete(id);
     }
+  }
+
+  /** Waits for `before`, at most maxWaitMs and not past `deadline` (epoch ms). */
+  private async turn(before: Promise<void>, deadline: number | undefined): Promise<void> {
+    const untilDeadline = deadline === undefined ? Infinity : deadline - Date.now();
+    const byDeadline = untilDeadline < this.maxWaitMs;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), Math.max(0, Math.min(this.maxWaitMs, untilDeadline)));
+    });
+    try {
+      if ((await Promise.race([before, late])) !== "late") return;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (byDeadline) throw new AppError("TIMEOUT", "the deadline passed while the call waited for earlier writes to the same context");
+    throw new AppError(
+      "SERVICE_UNAVAILABLE",
+      `the context is busy: this call waited ${this.maxWaitMs} ms for earlier writes to it and was not run; retry`,
+      { retryDelayMs: this.maxWaitMs, metadata: { queued_ms: String(this.maxWaitMs) } },
+    );
   }
 
   private async attempt<T>(call: StoreCall, spec: WriteSpec<T>): Promise<T> {
