@@ -308,6 +308,10 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
     } else if (code === grpc.status.UNAVAILABLE && options.streaming === true && options.draining?.() === true) {
       // Our own graceful shutdown ending the stream, as designed (the client resumes elsewhere): not a failure.
       logger.info(line, "stream ended: server shutting down");
+    } else if (failure?.reason === "SERVICE_UNAVAILABLE") {
+      // A deliberate, retryable answer (busy, a race lost, shutting down), not a fault: no stack.
+      // Under overload these come by the thousand, and a stack each made the overload worse.
+      logger.warn({ ...line, why: isAppError(error) ? error.message : undefined }, "call turned away");
     } else if (code === grpc.status.INTERNAL || code === grpc.status.UNAVAILABLE) {
       logger.error({ ...line, err: errorChain(error) }, "call failed");
     } else {
