@@ -3,6 +3,8 @@
  * EMBEDDED=1), N in flight, no cache, doorbell or transport; prints ops/s and this process's CPU
  * per op. For finding where a call's time goes without the driver and grpc-js in the picture.
  *   node --import tsx bench/ops/write-cost.ts create|list [ops] [inFlight] [deadline 0|1]
+ * With EXPLAIN=1 it then runs the last statement of the kind measured once more under EXPLAIN
+ * ANALYZE and prints the database's planning and execution time of it (a create: on fresh ids).
  */
 import { randomUUID } from "node:crypto";
 import { createThrowawayDatabase } from "../fanout/resources.js";
@@ -19,6 +21,13 @@ const admin = process.env["BENCH_DATABASE_URL"] ?? "postgres://postgres@127.0.0.
 const throwaway = embedded ? undefined : await createThrowawayDatabase(admin);
 const database = await openDatabase({ url: throwaway?.url, pgliteDataDir: "memory://", poolMax: 20, statementTimeoutMs: 30_000, logger: createLogger({ level: "warn" }) });
 try {
+  // The last statement sent, for EXPLAIN=1.
+  let last: [string, readonly unknown[]] | undefined;
+  const query = database.sql.query.bind(database.sql);
+  database.sql.query = (text, params, deadline) => {
+    last = [text, params];
+    return query(text, params, deadline);
+  };
   const store = new PgContextStore(database, { onCommit: () => undefined });
   const service = new ContextService(store, systemClock, { sharedStateMaxBytes: 1 << 20 });
   const caller = () => ({ principal: "bench", ...(withDeadline ? { deadline: Date.now() + 20_000 } : {}) });
@@ -51,6 +60,24 @@ try {
   const seconds = (performance.now() - t0) / 1000;
   const used = process.cpuUsage(cpu);
   console.log(JSON.stringify({ op, embedded, ops, inFlight, withDeadline, opsPerSecond: Math.round(ops / seconds), cpuMsPerOp: +((used.user + used.system) / 1000 / ops).toFixed(3), sysMsPerOp: +(used.system / 1000 / ops).toFixed(3) }));
+  if (process.env["EXPLAIN"] === "1" && !embedded) {
+    // How Postgres planned our prepared statements on one of the pool's connections.
+    const plans = await query("select left(regexp_replace(statement, '\\s+', ' ', 'g'), 40) as statement, generic_plans, custom_plans from pg_prepared_statements", []);
+    console.log(JSON.stringify(plans));
+  }
+  if (process.env["EXPLAIN"] === "1" && last !== undefined) {
+    const [text, params] = last;
+    // A create's ids must be new: every id of the statement's parameters is replaced by a fresh one.
+    const ids = new Map<string, string>();
+    const fresh = params.map((p) =>
+      typeof p === "string" ? p.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (id) => ids.get(id) ?? (ids.set(id, randomUUID()), ids.get(id)!)) : p,
+    );
+    const [row] = await query(`explain (analyze, format json) ${text}`, fresh);
+    const plan = (Object.values(row ?? {})[0] as Array<Record<string, unknown>> | string);
+    const top = (typeof plan === "string" ? JSON.parse(plan) : plan)[0]!;
+    console.log(JSON.stringify({ statement: text.slice(0, 40).replace(/\s+/g, " "), planningMs: top["Planning Time"], executionMs: top["Execution Time"], triggers: top["Triggers"] }));
+    if (process.env["EXPLAIN_PLAN"] === "1") console.log(JSON.stringify(top["Plan"], null, 1));
+  }
 } finally {
   await database.close();
   await throwaway?.drop();
