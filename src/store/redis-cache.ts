@@ -115,8 +115,9 @@ export class RedisCache implements SharedCache {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: options.commandTimeoutMs ?? 250,
-      // Commands issued in one event-loop turn (every commit's advance, the reads of a burst) go out in one write.
-      enableAutoPipelining: true,
+      // No auto-pipelining: with the offline queue off, an auto-pipelined script command (defineCommand)
+      // issued while disconnected neither resolves nor rejects (ioredis#1511), and a read would hang
+      // on Redis instead of falling back to the database.
     }) as Redis & Scripts;
     this.redis.defineCommand("mplpCacheFill", { numberOfKeys: 3, lua: FILL });
     this.redis.defineCommand("mplpCacheAdvance", { lua: ADVANCE });
