@@ -197,10 +197,17 @@ export class ReadCache {
     return this.l2.get(read.scope, read.key);
   }
 
-  /** After lost invalidations every L2 copy is suspect: a new epoch disowns them all. */
+  /**
+   * After lost invalidations every L2 copy is suspect: a new epoch disowns them all. So is every
+   * L1 copy another instance loaded from the L2 meanwhile (its ring may have been lost with the
+   * invalidation: a Redis restart), so once the epoch moved, every instance is told to drop its L1.
+   */
   private recoverL2(): Promise<void> {
     this.epochBump ??= (async () => {
-      if (this.l2 !== null && (await this.l2.bumpEpoch())) this.l2Lost = false;
+      if (this.l2 !== null && (await this.l2.bumpEpoch())) {
+        this.l2Lost = false;
+        this.doorbell.touch(ALL_CONTEXTS);
+      }
     })().finally(() => {
       this.epochBump = undefined;
     });
