@@ -186,6 +186,26 @@ describe(ReadCache.name, () => {
       expect(await b.read(memberRead("x", "bob"), db.load("m:x:bob"))).toEqual({ revision: 0, body: "left" });
     });
 
+    it("once the epoch recovers from a lost invalidation, has every instance drop the L1 copies it may have taken from the old L2", async () => {
+      const l2 = new MemorySharedCache();
+      const doorbell = new LocalDoorbell();
+      const a = newCache({ l2, doorbell }).cache;
+      const b = newCache({ l2, doorbell }).cache;
+      const db = new Source();
+      db.rows.set("c:x", { revision: 1, body: "one" });
+      expect(await b.read(contextRead("x"), db.load("c:x"))).toEqual({ revision: 1, body: "one" });
+      // A commits revision 2 while Redis is away: its L2 invalidation and its ring are both lost.
+      l2.down = true;
+      db.rows.set("c:x", { revision: 2, body: "two" });
+      a.committed("x", 2);
+      await tick();
+      l2.down = false;
+      // A's next read bumps the epoch; B, which never heard revision 2, must not keep serving revision 1.
+      await a.read(contextRead("y"), db.load("c:y"));
+      expect(l2.calls.bumpEpoch).toBe(1);
+      expect(await b.read(contextRead("x"), db.load("c:x"))).toEqual({ revision: 2, body: "two" });
+    });
+
     it("returns a load that raced with a commit to its caller but does not keep it", async () => {
       const { cache } = newCache();
       const db = new Source();
