@@ -282,7 +282,7 @@ async function main(): Promise<number> {
     if (part("scale")) {
       // Restarts (memory, embedded fills) move the server to another port: a fresh seeder and address each time.
       const scaleSeeder = new Seeder(server.current.address);
-      const scaleSettings = { fill: fillFor(server), rate: settings.scaleRate, smallContexts: settings.smallContexts, largeContexts: settings.largeContexts };
+      const scaleSettings = { fill: fillFor(server), rate: settings.scaleRate, windows: settings.windows, smallContexts: settings.smallContexts, largeContexts: settings.largeContexts };
       scale = await runScale(scaleSettings, shared.contexts, scaleSeeder, (op, rate, items) => measure(pool, settings, server.current.address, op, "open", rate, items, false), console.log);
       scaleSeeder.close();
     }
@@ -341,12 +341,9 @@ interface RunContext {
   readonly runEchoOpen: (rate: number) => Promise<GhzReport>;
 }
 
-/** Windows per mode and operation: each figure is the median of these (the machine's noise is ±40 %). */
-const WINDOWS = 3;
-
 /**
- * Seeds, primes the operation (one short closed-loop window, not reported), then runs WINDOWS
- * open-loop windows, then WINDOWS closed-loop windows each right after an echo window (so every
+ * Seeds, primes the operation (one short closed-loop window, not reported), then runs
+ * `settings.windows` open-loop windows, then as many closed-loop windows each right after an echo window (so every
  * ratio to the echo is of the same minute); the figures reported are the medians (P95 for open,
  * ops/s for closed) and every window is kept. A failure is reported, not thrown.
  *
@@ -357,6 +354,7 @@ const WINDOWS = 3;
  */
 async function runOperation(prefix: string, operation: Operation, c: RunContext): Promise<OperationResult> {
   const rate = operation.rate * c.settings.rateScale;
+  const windows = c.settings.windows;
   try {
     process.stdout.write(`${prefix} ${operation.name}: priming… `);
     const primeSettings = { ...c.settings, measureMs: 500 };
@@ -366,22 +364,22 @@ async function runOperation(prefix: string, operation: Operation, c: RunContext)
     const echoOpen = await c.runEchoOpen(rate);
     console.log(brief(echoOpen));
     const opens: GhzReport[] = [];
-    for (let w = 1; w <= WINDOWS; w++) {
+    for (let w = 1; w <= windows; w++) {
       process.stdout.write(`${prefix} ${operation.name}: seeding… `);
       const openSeed = await c.seeder.itemsFor(operation.seedKind, Math.ceil(rate * c.windowSeconds * 1.1), c.shared);
-      process.stdout.write(`open loop ${rate}/s (${w}/${WINDOWS})… `);
+      process.stdout.write(`open loop ${rate}/s (${w}/${windows})… `);
       const open = await measure(c.pool, c.settings, c.address, operation.name, "open", rate, openSeed.items, openSeed.consume, c.meter);
       console.log(brief(open));
       opens.push(open);
     }
     const closeds: GhzReport[] = [];
     const echoes: GhzReport[] = [];
-    for (let w = 1; w <= WINDOWS; w++) {
+    for (let w = 1; w <= windows; w++) {
       process.stdout.write(`${prefix} ${operation.name}: seeding… `);
       const closedSeed = await c.seeder.itemsFor(operation.seedKind, Math.ceil(c.settings.closedSeedPerSecond * c.windowSeconds), c.shared);
       process.stdout.write(`echo… `);
       const echo = await c.runEcho();
-      process.stdout.write(`${echo.rps.toFixed(0)}/s; closed loop (${w}/${WINDOWS})… `);
+      process.stdout.write(`${echo.rps.toFixed(0)}/s; closed loop (${w}/${windows})… `);
       const closed = await measure(c.pool, c.settings, c.address, operation.name, "closed", 0, closedSeed.items, closedSeed.consume, c.meter);
       console.log(brief(closed));
       echoes.push(echo);

@@ -108,9 +108,12 @@ const fixed = (value: number | undefined, digits: number): string => (value === 
  * counted, Postgres's committed transactions, the server's CPU per call beside the echo server's
  * in the echo window run just before it; then every window's ops/s and P95, so the spread shows.
  */
+const windowCount = (n: number): string => (n === 1 ? "1 window" : `${n} windows`);
+const windowsOf = (run: RunSummary): string => windowCount(run.settings.windows);
+
 export function costsTable(run: RunSummary): string {
   const lines = [
-    "| operation | statements / call | round trips / call | transactions / call | xact_commit / call | server CPU / call | echo CPU / call | CPU ÷ echo | closed ops/s, 3 windows (echo) | open P95, 3 windows | echo open P95 at the rate |",
+    `| operation | statements / call | round trips / call | transactions / call | xact_commit / call | server CPU / call | echo CPU / call | CPU ÷ echo | closed ops/s, ${windowsOf(run)} (echo) | open P95, ${windowsOf(run)} | echo open P95 at the rate |`,
     "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const result of run.operations) {
@@ -152,7 +155,9 @@ export function renderMarkdown(run: RunSummary, chartFile: string): string {
     "",
     operationsTable(run),
     "",
-    "Each figure is the median of three windows: P95 of three open-loop windows, ops/s of three closed-loop windows, each run right after an echo window (÷ echo is against the median of those).",
+    run.settings.windows > 1
+      ? `Each figure is the median of ${run.settings.windows} windows: P95 of the open-loop windows, ops/s of the closed-loop windows, each run right after an echo window (÷ echo is against the median of those).`
+      : "One window per mode (a quick run proves the driver works; its figures are not medians): the closed-loop window runs right after an echo window.",
     "",
     `![P95 per operation](${chartFile})`,
     "",
@@ -202,7 +207,8 @@ const SATURATED_P95_MS = 1_000;
 /** Few vs many: P95 at each size, the ratio, and the issue's bound where it sets one. */
 export function scaleTable(rows: readonly ScaleRow[]): string {
   if (rows.length === 0) return "(not run: `--only` was given)";
-  const lines = ["| call | smaller | P95 (median; 3 windows) | larger | P95 (median; 3 windows) | ratio | target |", "|---|---|---|---|---|---|---|"];
+  const windows = windowCount(rows[0]!.small.p95s?.length ?? 1);
+  const lines = [`| call | smaller | P95 (median; ${windows}) | larger | P95 (median; ${windows}) | ratio | target |`, "|---|---|---|---|---|---|---|"];
   for (const row of rows) {
     const errs = row.small.report.driver.errors + row.large.report.driver.errors + row.small.report.driver.skipped + row.large.report.driver.skipped;
     // A P95 past a second at this modest rate is a queue behind a saturated server: the ratio of two queues says nothing.

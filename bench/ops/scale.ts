@@ -32,26 +32,24 @@ export type Measure = (operation: string, rate: number, items: readonly SeedItem
  */
 export type Fill = (templateId: string, total: number, keep: readonly string[]) => Promise<{ readonly added: number; readonly stored: number }>;
 
-/** Windows per measurement: the report keeps the median by P95 (this machine's noise is ±40 %). */
-const WINDOWS = 3;
-
 interface Windows {
   readonly report: GhzReport;
   readonly p95s: readonly number[];
 }
 
-async function windows(measure: Measure, operation: string, rate: number, items: readonly SeedItem[]): Promise<Windows> {
+/** `count` windows of one measurement: the report keeps the median by P95 (this machine's noise is ±40 %). */
+async function windows(measure: Measure, count: number, operation: string, rate: number, items: readonly SeedItem[]): Promise<Windows> {
   const reports: GhzReport[] = [];
-  for (let i = 0; i < WINDOWS; i++) reports.push(await measure(operation, rate, items));
+  for (let i = 0; i < count; i++) reports.push(await measure(operation, rate, items));
   const byP95 = [...reports].sort((a, b) => a.driver.latency.p95Ms - b.driver.latency.p95Ms);
-  return { report: byP95[Math.floor(WINDOWS / 2)]!, p95s: reports.map((r) => r.driver.latency.p95Ms) };
+  return { report: byP95[Math.floor(count / 2)]!, p95s: reports.map((r) => r.driver.latency.p95Ms) };
 }
 
 const ratioOf = (large: GhzReport, small: GhzReport): number =>
   small.driver.latency.p95Ms === 0 ? 0 : Math.round((large.driver.latency.p95Ms / small.driver.latency.p95Ms) * 100) / 100;
 
 export async function runScale(
-  options: { fill: Fill; rate: number; smallContexts: number; largeContexts: number },
+  options: { fill: Fill; rate: number; windows: number; smallContexts: number; largeContexts: number },
   pool: readonly SeedItem[],
   seeder: Seeder,
   measure: Measure,
@@ -62,15 +60,15 @@ export async function runScale(
   // ListParticipants: the pool's contexts have 10 members; one context gets 1,000.
   const [big] = await seeder.createContexts(1, 1000);
   await seeder.addMembers([big!], 1000);
-  const few = await windows(measure, "list-participants", rate, pool);
-  const many = await windows(measure, "list-participants", rate, [{ contextId: big! }]);
+  const few = await windows(measure, options.windows, "list-participants", rate, pool);
+  const many = await windows(measure, options.windows, "list-participants", rate, [{ contextId: big! }]);
   rows.push({ what: "ListParticipants (page of 20)", small: { size: "10 members", ...few }, large: { size: "1,000 members", ...many }, ratio: ratioOf(many.report, few.report), bound: undefined });
   log(`scale: ListParticipants p95 ${few.p95s.join(", ")} ms at 10 members, ${many.p95s.join(", ")} ms at 1,000`);
   const stored = async (total: number): Promise<{ count: number; get: Windows; list: Windows }> => {
     const started = Date.now();
     const { added, stored: count } = await options.fill(pool[0]!.contextId, total, pool.map((p) => p.contextId));
     log(`scale: ${count.toLocaleString("en-US")} contexts stored (${added.toLocaleString("en-US")} added in ${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    return { count, get: await windows(measure, "get-context", rate, pool), list: await windows(measure, "list-contexts", rate, pool) };
+    return { count, get: await windows(measure, options.windows, "get-context", rate, pool), list: await windows(measure, options.windows, "list-contexts", rate, pool) };
   };
   const small = await stored(options.smallContexts);
   const large = await stored(options.largeContexts);

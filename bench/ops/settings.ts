@@ -1,5 +1,5 @@
 /**
- * Sizes of a driver run: full, and `--quick` (everything small, well under two minutes, for CI to
+ * Sizes of a driver run: full, and `--quick` (everything small, about three minutes, for CI to
  * prove the benchmark works — it asserts no timing).
  */
 import { parseArgs } from "node:util";
@@ -11,6 +11,11 @@ export interface DriverSettings {
   readonly rateScale: number;
   readonly warmupMs: number;
   readonly measureMs: number;
+  /**
+   * Windows per mode and measurement: each figure is their median (this machine's noise is ±40 %).
+   * Quick runs one: it proves the driver works and must fit CI's few minutes.
+   */
+  readonly windows: number;
   readonly workers: number;
   readonly channelsPerWorker: number;
   /** Closed loop: requests in flight per worker. */
@@ -36,7 +41,7 @@ export interface DriverSettings {
 
 export const USAGE = `npm run bench [-- options]
 
-  --quick        everything small (< 2 min): 25% of the seed's rates, 1.5 s windows
+  --quick        everything small (~3 min): 25% of the seed's rates, one 1.5 s window per mode
   --embedded     our server on embedded PGlite (in memory) instead of Postgres + Redis
   --only a,b     only these operations (names of bench/ghz/*.json) and parts (scale, memory, cache)
   --seconds N    measured window per scenario and mode (full: 10)
@@ -81,6 +86,7 @@ export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): {
       rateScale: quick ? 0.25 : 1,
       warmupMs: quick ? 500 : 2_000,
       measureMs: seconds !== undefined ? seconds * 1000 : quick ? 1_500 : 10_000,
+      windows: quick ? 1 : 3,
       workers: 2,
       channelsPerWorker: 2,
       concurrencyPerWorker: quick ? 8 : 32,
