@@ -25,6 +25,8 @@ import { participantHandlers } from "./transport/participant-handlers.js";
 import { sharedStateHandlers } from "./transport/shared-state-handlers.js";
 import { createGrpcServer } from "./transport/server.js";
 import { watchContextHandler } from "./transport/watch-handler.js";
+import { WatchQuota } from "./transport/watch-quota.js";
+import { watchHandler } from "./transport/watch-stream-handler.js";
 
 export interface App {
   /** The port the server listens on. */
@@ -83,10 +85,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval }, writes);
   const participants = new ParticipantService(store, systemClock, presence, writes);
   const sweeper = new Sweeper(store, systemClock, presence, { intervalMs: config.sweepIntervalMs, batchSize: config.sweepBatchSize, retentionRevisions: config.eventRetentionRevisions }, logger, metrics);
+  // One count of open watches per principal, whichever RPC holds them.
+  const watchQuota = new WatchQuota(config.watchMaxPerPrincipal);
+  const watchHandlers = {
+    watchContext: watchContextHandler(hub, { quota: watchQuota, metrics }),
+    watch: watchHandler(hub, { maxPerStream: config.watchMaxPerStream, quota: watchQuota, metrics, logger }),
+  };
   const server = createGrpcServer({
     config,
     logger,
-    handlers: { context: { ...contextHandlers(contexts), ...sharedStateHandlers(state), watchContext: watchContextHandler(hub, { maxPerPrincipal: config.watchMaxPerPrincipal, metrics }) }, participant: participantHandlers(participants) },
+    handlers: { context: { ...contextHandlers(contexts), ...sharedStateHandlers(state), ...watchHandlers }, participant: participantHandlers(participants) },
     metrics,
     tracing,
   });

@@ -65,8 +65,10 @@ export interface Config {
   readonly tls: TlsConfig | undefined;
   /** Most concurrent HTTP/2 streams (calls, watches included) one client connection may open. */
   readonly maxConcurrentStreams: number;
-  /** Most WatchContext streams one principal may hold open on this instance. */
+  /** Most watches one principal may hold open on this instance: WatchContext streams and watches of Watch streams. */
   readonly watchMaxPerPrincipal: number;
+  /** Most watches one Watch stream may hold at once. */
+  readonly watchMaxPerStream: number;
   /** Calls per second each principal may make on average; 0 = no rate limit. */
   readonly rateLimitRps: number;
   /** Calls a principal may make at once after being idle (the token bucket's size). */
@@ -261,6 +263,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...security(env),
     maxConcurrentStreams: integer(env, "GRPC_MAX_CONCURRENT_STREAMS", 1_000, 1, 100_000),
     watchMaxPerPrincipal: integer(env, "WATCH_MAX_PER_PRINCIPAL", 100, 1, 1_000_000),
+    watchMaxPerStream: integer(env, "WATCH_MAX_PER_STREAM", 1_000, 1, 100_000),
     ...rateLimit(env),
     ...metrics(env, integer(env, "GRPC_PORT", 50051, 0, 65535)),
     otelExporterEndpoint: otelEndpoint(env),

@@ -57,7 +57,7 @@ export class PrometheusMetrics {
       labelNames: ["method"] as const,
       registers,
     });
-    this.watches = new Gauge({ name: `${METRIC_PREFIX}watch_streams_open`, help: "WatchContext streams open on this instance", registers });
+    this.watches = new Gauge({ name: `${METRIC_PREFIX}watch_streams_open`, help: "Watches open on this instance: WatchContext streams and the watches of Watch streams", registers });
     // Observed once per delivery on every stream: the cheap histogram (see counting-histogram.ts).
     this.fanOutLag = new CountingHistogram(
       `${METRIC_PREFIX}watch_fanout_lag_seconds`,

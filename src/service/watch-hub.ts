@@ -26,6 +26,8 @@ import { Watcher } from "./watch-watcher.js";
 /** What the transport calls: one method per stream. */
 export interface WatchUseCase {
   watch(caller: Caller, request: WatchRequest, sink: WatchSink): Promise<void>;
+  /** True once the hub has shut down (a multiplexed stream then ends whole, not watch by watch). */
+  readonly isClosed?: boolean;
 }
 
 export class WatchHub implements WatchUseCase {
@@ -64,6 +66,7 @@ export class WatchHub implements WatchUseCase {
     const start = await startWatch(this.store, caller, request);
     sink.signal.throwIfAborted();
     if (this.closed) throw this.shuttingDown();
+    sink.started?.();
     const feed = this.feedOf(request.contextId, start.revision);
     const watcher = new Watcher(feed, sink, start.access, {
       contextId: request.contextId,
@@ -109,6 +112,11 @@ export class WatchHub implements WatchUseCase {
       }
       feed.notify(revision);
     });
+  }
+
+  /** True once close() ran: every watch has ended with SERVICE_UNAVAILABLE and new ones are refused. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Open streams, for tests and metrics. */

@@ -28,6 +28,11 @@ export interface WatchSink {
   send(message: WatchMessage): Promise<void> | undefined;
   /** Aborted when the client cancels or the deadline passes: the watcher then lets go of everything. */
   readonly signal: AbortSignal;
+  /**
+   * Called once the watch has started (request valid, READ checked, not compacted), before its
+   * first message: a multiplexed stream answers `created` here, so a refused create never gets one.
+   */
+  readonly started?: () => void;
 }
 
 /** A WatchContext request, as the transport decoded it. */

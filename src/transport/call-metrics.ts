@@ -12,11 +12,11 @@ export interface CallMetrics {
   callFinished(method: string, code: string, seconds: number): void;
 }
 
-/** Counters of WatchContext streams. */
+/** Counters of watches: WatchContext streams, and the watches of Watch streams. */
 export interface WatchMetrics {
-  /** A stream was admitted and handed to the hub. */
+  /** A watch was admitted and handed to the hub. */
   watchOpened(): void;
-  /** That stream ended, however it ended. */
+  /** That watch ended, however it ended. */
   watchClosed(): void;
   /** A revision was written to a stream `seconds` after its events occurred (commit → send). */
   revisionSent(lagSeconds: number): void;

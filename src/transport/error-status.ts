@@ -86,6 +86,11 @@ export function clip(text: string, max: number): string {
   return `${Array.from(text.slice(0, max)).slice(0, -1).join("")}…`;
 }
 
+/** ErrorInfo metadata with every key and value bounded (they can quote what the client sent). */
+function clippedMetadata(metadata: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [clip(k, TRAILER_LIMITS.metadataChars), clip(v, TRAILER_LIMITS.metadataChars)]));
+}
+
 /**
  * Serializes the google.rpc.Status for an AppError: ErrorInfo always, BadRequest when fields are
  * named, RetryInfo (retry_delay) when the error says how long to wait.
@@ -97,7 +102,7 @@ export function statusDetailsOf(error: AppError, code: grpc.status = codeOfReaso
       create(ErrorInfoSchema, {
         reason: error.reason,
         domain: ERROR_DOMAIN,
-        metadata: Object.fromEntries(Object.entries(error.metadata).map(([k, v]) => [clip(k, TRAILER_LIMITS.metadataChars), clip(v, TRAILER_LIMITS.metadataChars)])),
+        metadata: clippedMetadata(error.metadata),
       }),
     ),
   ];
@@ -151,12 +156,34 @@ export function toFailureStatus(error: unknown): FailureStatus {
   if (error instanceof TransportStatusError) {
     return { serviceError: serviceError(error.code, error.message, new grpc.Metadata()), code: error.code };
   }
-  const appError = isAppError(error) ? error : new AppError("INTERNAL_ERROR", INTERNAL_MESSAGE);
-  const code = codeOfReason(appError.reason);
-  // An AppError someone built with reason INTERNAL_ERROR may still carry detail in its message:
-  // INTERNAL never tells the client more than "internal error".
-  const safe = code === grpc.status.INTERNAL ? new AppError("INTERNAL_ERROR", INTERNAL_MESSAGE) : appError;
+  const safe = clientSafe(error);
+  const code = codeOfReason(safe.reason);
   const trailers = new grpc.Metadata();
   trailers.set(STATUS_DETAILS_KEY, Buffer.from(statusDetailsOf(safe, code)));
   return { serviceError: serviceError(code, clip(safe.message, TRAILER_LIMITS.messageChars), trailers), code, reason: safe.reason };
+}
+
+/**
+ * The AppError a client may see for any thrown value: an AppError as it is, anything else
+ * INTERNAL_ERROR "internal error". An AppError someone built with reason INTERNAL_ERROR may still
+ * carry detail in its message: INTERNAL never tells the client more than "internal error".
+ */
+function clientSafe(error: unknown): AppError {
+  const appError = isAppError(error) ? error : new AppError("INTERNAL_ERROR", INTERNAL_MESSAGE);
+  return codeOfReason(appError.reason) === grpc.status.INTERNAL ? new AppError("INTERNAL_ERROR", INTERNAL_MESSAGE) : appError;
+}
+
+/**
+ * What a failure tells a client inside a message rather than a status (a multiplexed watch's
+ * `canceled`): the same code, reason, message and metadata the status would carry, bounded alike.
+ */
+export function failureFieldsOf(error: unknown): { code: grpc.status; reason: string; message: string; metadata: Record<string, string> } {
+  if (error instanceof TransportStatusError) return { code: error.code, reason: "", message: clip(error.message, TRAILER_LIMITS.messageChars), metadata: {} };
+  const safe = clientSafe(error);
+  return {
+    code: codeOfReason(safe.reason),
+    reason: safe.reason,
+    message: clip(safe.message, TRAILER_LIMITS.messageChars),
+    metadata: clippedMetadata(safe.metadata),
+  };
 }

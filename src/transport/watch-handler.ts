@@ -3,7 +3,7 @@
  * each message to the wire. The hub writes through `send`, which waits for grpc-js to drain, so a
  * slow client slows only its own stream (the hub ends it with SLOW_CONSUMER when it falls too far
  * behind). The handler's promise ends the call: OK when it resolves, the error's status otherwise.
- * Each principal may hold at most `maxPerPrincipal` streams open (WATCH_MAX_PER_PRINCIPAL).
+ * Each stream counts as one watch of its principal's quota (WATCH_MAX_PER_PRINCIPAL, shared with Watch).
  */
 import type { ContextService as ContextServiceDesc } from "../../gen/mplp/context/v1/context_service_pb.js";
 import type { WatchMessage } from "../service/watch-types.js";
@@ -13,23 +13,22 @@ import { callerOf } from "./context-handlers.js";
 import type { MethodHandler, MethodsOf } from "./grpc-adapter.js";
 import { int64In } from "./proto-values.js";
 import { watchResponseOut } from "./watch-mapper.js";
-import { WatchQuota } from "./watch-quota.js";
+import type { WatchQuota } from "./watch-quota.js";
 
 type WatchMethod = MethodsOf<typeof ContextServiceDesc>["watchContext"];
 
 /** Limits of the WatchContext handler. */
 export interface WatchHandlerOptions {
-  /** Most streams one principal may hold open (default: no practical limit). */
-  readonly maxPerPrincipal?: number;
+  /** The per-principal count of open watches (WATCH_MAX_PER_PRINCIPAL), shared with Watch; none when absent. */
+  readonly quota?: WatchQuota;
   /** Open streams and fan-out lag; none when absent. */
   readonly metrics?: WatchMetrics;
 }
 
 /** The WatchContext handler over a watch hub (or a fake in tests). */
 export function watchContextHandler(hub: WatchUseCase, options: WatchHandlerOptions = {}): MethodHandler<WatchMethod> {
-  const quota = new WatchQuota(options.maxPerPrincipal ?? Number.MAX_SAFE_INTEGER);
   return async (request, ctx, send) => {
-    const release = quota.acquire(ctx.principal);
+    const release = options.quota?.acquire(ctx.principal) ?? (() => {});
     options.metrics?.watchOpened();
     try {
       await watch(request, ctx, send);
@@ -50,18 +49,18 @@ export function watchContextHandler(hub: WatchUseCase, options: WatchHandlerOpti
       },
       {
         send: (message) => {
-          observeLag(message);
+          observeLag(options.metrics, message);
           return send(watchResponseOut(message));
         },
         signal: ctx.signal,
       },
     );
   }
+}
 
-  /** Fan-out lag: from when the revision's first event occurred (in its commit) to this write. */
-  function observeLag(message: WatchMessage): void {
-    if (options.metrics === undefined || message.kind !== "events") return;
-    const first = message.events[0];
-    if (first !== undefined) options.metrics.revisionSent(Math.max(0, Date.now() - first.occurredAt.getTime()) / 1000);
-  }
+/** Fan-out lag: from when the revision's first event occurred (in its commit) to this write. */
+export function observeLag(metrics: WatchMetrics | undefined, message: WatchMessage): void {
+  if (metrics === undefined || message.kind !== "events") return;
+  const first = message.events[0];
+  if (first !== undefined) metrics.revisionSent(Math.max(0, Date.now() - first.occurredAt.getTime()) / 1000);
 }

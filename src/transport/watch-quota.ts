@@ -1,8 +1,9 @@
 /**
- * WATCH_MAX_PER_PRINCIPAL: how many WatchContext streams one principal may hold open on this
- * instance. Every open stream holds a feed slot, a queue and a connection's stream; without a cap
- * one caller could pin an instance's memory by opening watches it never reads. The counts live in
- * a map that holds principals with at least one open stream only, so it is bounded by open streams.
+ * WATCH_MAX_PER_PRINCIPAL: how many watches one principal may hold open on this instance, counting
+ * WatchContext streams and the watches of Watch streams alike. Every open watch holds a feed slot
+ * and a queue; without a cap one caller could pin an instance's memory by opening watches it never
+ * reads. The counts live in a map that holds principals with at least one open watch only, so it
+ * is bounded by open watches.
  */
 import { AppError } from "../domain/app-error.js";
 

@@ -109,7 +109,7 @@ describe("security configuration", () => {
 
   describe("limits", () => {
     it("has defaults, rate limit off", () => {
-      expect(loadConfig({})).toMatchObject({ rateLimitRps: 0, maxConcurrentStreams: 1000, watchMaxPerPrincipal: 100 });
+      expect(loadConfig({})).toMatchObject({ rateLimitRps: 0, maxConcurrentStreams: 1000, watchMaxPerPrincipal: 100, watchMaxPerStream: 1000 });
     });
 
     it("defaults the burst to one second's worth", () => {
@@ -117,6 +117,7 @@ describe("security configuration", () => {
       expect(loadConfig({ RATE_LIMIT_RPS: "5", RATE_LIMIT_BURST: "20" })).toMatchObject({ rateLimitBurst: 20 });
       expect(problem({ RATE_LIMIT_BURST: "0" })).toContain("RATE_LIMIT_BURST");
       expect(problem({ WATCH_MAX_PER_PRINCIPAL: "0" })).toContain("WATCH_MAX_PER_PRINCIPAL");
+      expect(problem({ WATCH_MAX_PER_STREAM: "0" })).toContain("WATCH_MAX_PER_STREAM");
     });
   });
 });

@@ -12,6 +12,7 @@ import { contextHandlers, type ContextUseCases } from "../../../src/transport/co
 import type { MethodsOf } from "../../../src/transport/grpc-adapter.js";
 import { errorDetails, type PromiseClient } from "../../../src/transport/grpc-client.js";
 import { sharedStateHandlers } from "../../../src/transport/shared-state-handlers.js";
+import { watchHandler } from "../../../src/transport/watch-stream-handler.js";
 import { watchContextHandler } from "../../../src/transport/watch-handler.js";
 import { startTestServer, type TestServer } from "../../e2e/support/server.js";
 
@@ -229,14 +230,15 @@ describe(contextHandlers.name, () => {
   });
 
   describe("the methods it leaves to their own handler files", () => {
-    it("handles every ContextService method except UpdateSharedState, GetSharedState and WatchContext, which the composition root merges in", () => {
+    it("handles every ContextService method except UpdateSharedState, GetSharedState, WatchContext and Watch, which the composition root merges in", () => {
       const own = new Set(Object.keys(contextHandlers(fake.useCases)));
       const left = ContextService.methods.map((m) => m.localName).filter((name) => !own.has(name));
-      expect(left).toEqual(["updateSharedState", "getSharedState", "watchContext"]);
-      // shared-state-handlers.ts supplies the two state methods and watch-handler.ts WatchContext (src/app.ts merges them).
+      expect(left).toEqual(["updateSharedState", "getSharedState", "watchContext", "watch"]);
+      // shared-state-handlers.ts supplies the two state methods, watch-handler.ts WatchContext and watch-stream-handler.ts Watch (src/app.ts merges them).
       const unused = () => Promise.reject(new Error("not called"));
       expect(Object.keys(sharedStateHandlers({ update: unused, get: unused })).sort()).toEqual(["getSharedState", "updateSharedState"]);
       expect(watchContextHandler({ watch: unused })).toBeTypeOf("function");
+      expect(watchHandler({ watch: unused }, { maxPerStream: 1 })).toBeTypeOf("function");
     });
 
     it("answers UNIMPLEMENTED for them on a server given contextHandlers() alone", async () => {

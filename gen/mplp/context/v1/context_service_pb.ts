@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mplp/context/v1/context_service.proto.
  */
 export const file_mplp_context_v1_context_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVtcGxwL2NvbnRleHQvdjEvY29udGV4dF9zZXJ2aWNlLnByb3RvEg9tcGxwLmNvbnRleHQudjEiVQoUQ3JlYXRlQ29udGV4dFJlcXVlc3QSKQoHY29udGV4dBgBIAEoCzIYLm1wbHAuY29udGV4dC52MS5Db250ZXh0EhIKCnJlcXVlc3RfaWQYAiABKAkiQgoVQ3JlYXRlQ29udGV4dFJlc3BvbnNlEikKB2NvbnRleHQYASABKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dCJVChpCYXRjaENyZWF0ZUNvbnRleHRzUmVxdWVzdBI3CghyZXF1ZXN0cxgBIAMoCzIlLm1wbHAuY29udGV4dC52MS5DcmVhdGVDb250ZXh0UmVxdWVzdCJJChtCYXRjaENyZWF0ZUNvbnRleHRzUmVzcG9uc2USKgoIY29udGV4dHMYASADKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dCJTChFHZXRDb250ZXh0UmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEioKBHZpZXcYAiABKA4yHC5tcGxwLmNvbnRleHQudjEuQ29udGV4dFZpZXcicwoSR2V0Q29udGV4dFJlc3BvbnNlEikKB2NvbnRleHQYASABKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dBIyCgxwYXJ0aWNpcGFudHMYAiADKAsyHC5tcGxwLmNvbnRleHQudjEuUGFydGljaXBhbnQijQEKFFVwZGF0ZUNvbnRleHRSZXF1ZXN0EikKB2NvbnRleHQYASABKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dBIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSGQoRZXhwZWN0ZWRfcmV2aXNpb24YAyABKAMiQgoVVXBkYXRlQ29udGV4dFJlc3BvbnNlEikKB2NvbnRleHQYASABKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dCJUChREZWxldGVDb250ZXh0UmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhkKEWV4cGVjdGVkX3JldmlzaW9uGAIgASgDEg0KBWZvcmNlGAMgASgIIhcKFURlbGV0ZUNvbnRleHRSZXNwb25zZSLWAQoNQ29udGV4dEZpbHRlchIqCgR0eXBlGAEgASgOMhwubXBscC5jb250ZXh0LnYxLkNvbnRleHRUeXBlEi4KBnN0YXR1cxgCIAEoDjIeLm1wbHAuY29udGV4dC52MS5Db250ZXh0U3RhdHVzEjgKD2xpZmVjeWNsZV9zdGFnZRgDIAEoDjIfLm1wbHAuY29udGV4dC52MS5MaWZlY3ljbGVTdGFnZRINCgVvd25lchgEIAEoCRITCgtuYW1lX3ByZWZpeBgFIAEoCRILCgN0YWcYBiABKAkibAoTTGlzdENvbnRleHRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIuCgZmaWx0ZXIYAyABKAsyHi5tcGxwLmNvbnRleHQudjEuQ29udGV4dEZpbHRlciJvChRMaXN0Q29udGV4dHNSZXNwb25zZRIqCghjb250ZXh0cxgBIAMoCzIYLm1wbHAuY29udGV4dC52MS5Db250ZXh0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFItEBChhUcmFuc2l0aW9uQ29udGV4dFJlcXVlc3QSEgoKY29udGV4dF9pZBgBIAEoCRIwCgZzdGF0dXMYAiABKA4yHi5tcGxwLmNvbnRleHQudjEuQ29udGV4dFN0YXR1c0gAEjoKD2xpZmVjeWNsZV9zdGFnZRgDIAEoDjIfLm1wbHAuY29udGV4dC52MS5MaWZlY3ljbGVTdGFnZUgAEhkKEWV4cGVjdGVkX3JldmlzaW9uGAQgASgDEg4KBnJlYXNvbhgFIAEoCUIICgZ0YXJnZXQiRgoZVHJhbnNpdGlvbkNvbnRleHRSZXNwb25zZRIpCgdjb250ZXh0GAEgASgLMhgubXBscC5jb250ZXh0LnYxLkNvbnRleHQiHQobR2V0Q29udGV4dFN0YXRpc3RpY3NSZXF1ZXN0IlMKEkNvbnRleHRTdGF0dXNDb3VudBIuCgZzdGF0dXMYASABKA4yHi5tcGxwLmNvbnRleHQudjEuQ29udGV4dFN0YXR1cxINCgVjb3VudBgCIAEoAyJeChNMaWZlY3ljbGVTdGFnZUNvdW50EjgKD2xpZmVjeWNsZV9zdGFnZRgBIAEoDjIfLm1wbHAuY29udGV4dC52MS5MaWZlY3ljbGVTdGFnZRINCgVjb3VudBgCIAEoAyJNChBDb250ZXh0VHlwZUNvdW50EioKBHR5cGUYASABKA4yHC5tcGxwLmNvbnRleHQudjEuQ29udGV4dFR5cGUSDQoFY291bnQYAiABKAMi8AIKHEdldENvbnRleHRTdGF0aXN0aWNzUmVzcG9uc2USFgoOdG90YWxfY29udGV4dHMYASABKAMSPQoQY291bnRzX2J5X3N0YXR1cxgCIAMoCzIjLm1wbHAuY29udGV4dC52MS5Db250ZXh0U3RhdHVzQ291bnQSPQoPY291bnRzX2J5X3N0YWdlGAMgAygLMiQubXBscC5jb250ZXh0LnYxLkxpZmVjeWNsZVN0YWdlQ291bnQSOQoOY291bnRzX2J5X3R5cGUYBCADKAsyIS5tcGxwLmNvbnRleHQudjEuQ29udGV4dFR5cGVDb3VudBIaChJ0b3RhbF9wYXJ0aWNpcGFudHMYBSABKAMSGAoQYXZnX3BhcnRpY2lwYW50cxgGIAEoARIYChBtYXhfcGFydGljaXBhbnRzGAcgASgFEi8KC2NvbXB1dGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLsAQoYVXBkYXRlU2hhcmVkU3RhdGVSZXF1ZXN0EhIKCmNvbnRleHRfaWQYASABKAkSLQoHY2hhbmdlcxgCIAMoCzIcLm1wbHAuY29udGV4dC52MS5TdGF0ZUNoYW5nZRItCgdyZXBsYWNlGAMgASgLMhwubXBscC5jb250ZXh0LnYxLlNoYXJlZFN0YXRlEi8KC3VwZGF0ZV9tYXNrGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIZChFleHBlY3RlZF9yZXZpc2lvbhgFIAEoAxISCgpyZXF1ZXN0X2lkGAYgASgJInMKGVVwZGF0ZVNoYXJlZFN0YXRlUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSMgoMc2hhcmVkX3N0YXRlGAIgASgLMhwubXBscC5jb250ZXh0LnYxLlNoYXJlZFN0YXRlEhAKCGNoZWNrc3VtGAMgASgJIj0KFUdldFNoYXJlZFN0YXRlUmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgDInAKFkdldFNoYXJlZFN0YXRlUmVzcG9uc2USMgoMc2hhcmVkX3N0YXRlGAEgASgLMhwubXBscC5jb250ZXh0LnYxLlNoYXJlZFN0YXRlEhAKCHJldmlzaW9uGAIgASgDEhAKCGNoZWNrc3VtGAMgASgJIm0KGExpc3RDb250ZXh0RXZlbnRzUmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhYKDnN0YXJ0X3JldmlzaW9uGAIgASgDEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImMKGUxpc3RDb250ZXh0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ubXBscC5jb250ZXh0LnYxLkNvbnRleHRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidgoTV2F0Y2hDb250ZXh0UmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhYKDnN0YXJ0X3JldmlzaW9uGAIgASgDEhUKDXNlbmRfc25hcHNob3QYAyABKAgSHAoUcHJvZ3Jlc3NfaW50ZXJ2YWxfbXMYBCABKAUigAEKDVdhdGNoU25hcHNob3QSKQoHY29udGV4dBgBIAEoCzIYLm1wbHAuY29udGV4dC52MS5Db250ZXh0EjIKDHBhcnRpY2lwYW50cxgCIAMoCzIcLm1wbHAuY29udGV4dC52MS5QYXJ0aWNpcGFudBIQCghyZXZpc2lvbhgDIAEoAyJOCgtXYXRjaEV2ZW50cxIQCghyZXZpc2lvbhgBIAEoAxItCgZldmVudHMYAiADKAsyHS5tcGxwLmNvbnRleHQudjEuQ29udGV4dEV2ZW50IiEKDVdhdGNoUHJvZ3Jlc3MSEAoIcmV2aXNpb24YASABKAMiugEKFFdhdGNoQ29udGV4dFJlc3BvbnNlEjIKCHNuYXBzaG90GAEgASgLMh4ubXBscC5jb250ZXh0LnYxLldhdGNoU25hcHNob3RIABIuCgZldmVudHMYAiABKAsyHC5tcGxwLmNvbnRleHQudjEuV2F0Y2hFdmVudHNIABIyCghwcm9ncmVzcxgDIAEoCzIeLm1wbHAuY29udGV4dC52MS5XYXRjaFByb2dyZXNzSABCCgoIcmVzcG9uc2Uy0QkKDkNvbnRleHRTZXJ2aWNlEl4KDUNyZWF0ZUNvbnRleHQSJS5tcGxwLmNvbnRleHQudjEuQ3JlYXRlQ29udGV4dFJlcXVlc3QaJi5tcGxwLmNvbnRleHQudjEuQ3JlYXRlQ29udGV4dFJlc3BvbnNlEnAKE0JhdGNoQ3JlYXRlQ29udGV4dHMSKy5tcGxwLmNvbnRleHQudjEuQmF0Y2hDcmVhdGVDb250ZXh0c1JlcXVlc3QaLC5tcGxwLmNvbnRleHQudjEuQmF0Y2hDcmVhdGVDb250ZXh0c1Jlc3BvbnNlElUKCkdldENvbnRleHQSIi5tcGxwLmNvbnRleHQudjEuR2V0Q29udGV4dFJlcXVlc3QaIy5tcGxwLmNvbnRleHQudjEuR2V0Q29udGV4dFJlc3BvbnNlEl4KDVVwZGF0ZUNvbnRleHQSJS5tcGxwLmNvbnRleHQudjEuVXBkYXRlQ29udGV4dFJlcXVlc3QaJi5tcGxwLmNvbnRleHQudjEuVXBkYXRlQ29udGV4dFJlc3BvbnNlEl4KDURlbGV0ZUNvbnRleHQSJS5tcGxwLmNvbnRleHQudjEuRGVsZXRlQ29udGV4dFJlcXVlc3QaJi5tcGxwLmNvbnRleHQudjEuRGVsZXRlQ29udGV4dFJlc3BvbnNlElsKDExpc3RDb250ZXh0cxIkLm1wbHAuY29udGV4dC52MS5MaXN0Q29udGV4dHNSZXF1ZXN0GiUubXBscC5jb250ZXh0LnYxLkxpc3RDb250ZXh0c1Jlc3BvbnNlEmoKEVRyYW5zaXRpb25Db250ZXh0EikubXBscC5jb250ZXh0LnYxLlRyYW5zaXRpb25Db250ZXh0UmVxdWVzdBoqLm1wbHAuY29udGV4dC52MS5UcmFuc2l0aW9uQ29udGV4dFJlc3BvbnNlEnMKFEdldENvbnRleHRTdGF0aXN0aWNzEiwubXBscC5jb250ZXh0LnYxLkdldENvbnRleHRTdGF0aXN0aWNzUmVxdWVzdBotLm1wbHAuY29udGV4dC52MS5HZXRDb250ZXh0U3RhdGlzdGljc1Jlc3BvbnNlEmoKEVVwZGF0ZVNoYXJlZFN0YXRlEikubXBscC5jb250ZXh0LnYxLlVwZGF0ZVNoYXJlZFN0YXRlUmVxdWVzdBoqLm1wbHAuY29udGV4dC52MS5VcGRhdGVTaGFyZWRTdGF0ZVJlc3BvbnNlEmEKDkdldFNoYXJlZFN0YXRlEiYubXBscC5jb250ZXh0LnYxLkdldFNoYXJlZFN0YXRlUmVxdWVzdBonLm1wbHAuY29udGV4dC52MS5HZXRTaGFyZWRTdGF0ZVJlc3BvbnNlEmoKEUxpc3RDb250ZXh0RXZlbnRzEikubXBscC5jb250ZXh0LnYxLkxpc3RDb250ZXh0RXZlbnRzUmVxdWVzdBoqLm1wbHAuY29udGV4dC52MS5MaXN0Q29udGV4dEV2ZW50c1Jlc3BvbnNlEl0KDFdhdGNoQ29udGV4dBIkLm1wbHAuY29udGV4dC52MS5XYXRjaENvbnRleHRSZXF1ZXN0GiUubXBscC5jb250ZXh0LnYxLldhdGNoQ29udGV4dFJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_mplp_context_v1_context, file_mplp_context_v1_event, file_mplp_context_v1_participant, file_mplp_context_v1_shared_state]);
+  fileDesc("CiVtcGxwL2NvbnRleHQvdjEvY29udGV4dF9zZXJ2aWNlLnByb3RvEg9tcGxwLmNvbnRleHQudjEiVQoUQ3JlYXRlQ29udGV4dFJlcXVlc3QSKQoHY29udGV4dBgBIAEoCzIYLm1wbHAuY29udGV4dC52MS5Db250ZXh0EhIKCnJlcXVlc3RfaWQYAiABKAkiQgoVQ3JlYXRlQ29udGV4dFJlc3BvbnNlEikKB2NvbnRleHQYASABKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dCJVChpCYXRjaENyZWF0ZUNvbnRleHRzUmVxdWVzdBI3CghyZXF1ZXN0cxgBIAMoCzIlLm1wbHAuY29udGV4dC52MS5DcmVhdGVDb250ZXh0UmVxdWVzdCJJChtCYXRjaENyZWF0ZUNvbnRleHRzUmVzcG9uc2USKgoIY29udGV4dHMYASADKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dCJTChFHZXRDb250ZXh0UmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEioKBHZpZXcYAiABKA4yHC5tcGxwLmNvbnRleHQudjEuQ29udGV4dFZpZXcicwoSR2V0Q29udGV4dFJlc3BvbnNlEikKB2NvbnRleHQYASABKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dBIyCgxwYXJ0aWNpcGFudHMYAiADKAsyHC5tcGxwLmNvbnRleHQudjEuUGFydGljaXBhbnQijQEKFFVwZGF0ZUNvbnRleHRSZXF1ZXN0EikKB2NvbnRleHQYASABKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dBIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSGQoRZXhwZWN0ZWRfcmV2aXNpb24YAyABKAMiQgoVVXBkYXRlQ29udGV4dFJlc3BvbnNlEikKB2NvbnRleHQYASABKAsyGC5tcGxwLmNvbnRleHQudjEuQ29udGV4dCJUChREZWxldGVDb250ZXh0UmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhkKEWV4cGVjdGVkX3JldmlzaW9uGAIgASgDEg0KBWZvcmNlGAMgASgIIhcKFURlbGV0ZUNvbnRleHRSZXNwb25zZSLWAQoNQ29udGV4dEZpbHRlchIqCgR0eXBlGAEgASgOMhwubXBscC5jb250ZXh0LnYxLkNvbnRleHRUeXBlEi4KBnN0YXR1cxgCIAEoDjIeLm1wbHAuY29udGV4dC52MS5Db250ZXh0U3RhdHVzEjgKD2xpZmVjeWNsZV9zdGFnZRgDIAEoDjIfLm1wbHAuY29udGV4dC52MS5MaWZlY3ljbGVTdGFnZRINCgVvd25lchgEIAEoCRITCgtuYW1lX3ByZWZpeBgFIAEoCRILCgN0YWcYBiABKAkibAoTTGlzdENvbnRleHRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIuCgZmaWx0ZXIYAyABKAsyHi5tcGxwLmNvbnRleHQudjEuQ29udGV4dEZpbHRlciJvChRMaXN0Q29udGV4dHNSZXNwb25zZRIqCghjb250ZXh0cxgBIAMoCzIYLm1wbHAuY29udGV4dC52MS5Db250ZXh0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFItEBChhUcmFuc2l0aW9uQ29udGV4dFJlcXVlc3QSEgoKY29udGV4dF9pZBgBIAEoCRIwCgZzdGF0dXMYAiABKA4yHi5tcGxwLmNvbnRleHQudjEuQ29udGV4dFN0YXR1c0gAEjoKD2xpZmVjeWNsZV9zdGFnZRgDIAEoDjIfLm1wbHAuY29udGV4dC52MS5MaWZlY3ljbGVTdGFnZUgAEhkKEWV4cGVjdGVkX3JldmlzaW9uGAQgASgDEg4KBnJlYXNvbhgFIAEoCUIICgZ0YXJnZXQiRgoZVHJhbnNpdGlvbkNvbnRleHRSZXNwb25zZRIpCgdjb250ZXh0GAEgASgLMhgubXBscC5jb250ZXh0LnYxLkNvbnRleHQiHQobR2V0Q29udGV4dFN0YXRpc3RpY3NSZXF1ZXN0IlMKEkNvbnRleHRTdGF0dXNDb3VudBIuCgZzdGF0dXMYASABKA4yHi5tcGxwLmNvbnRleHQudjEuQ29udGV4dFN0YXR1cxINCgVjb3VudBgCIAEoAyJeChNMaWZlY3ljbGVTdGFnZUNvdW50EjgKD2xpZmVjeWNsZV9zdGFnZRgBIAEoDjIfLm1wbHAuY29udGV4dC52MS5MaWZlY3ljbGVTdGFnZRINCgVjb3VudBgCIAEoAyJNChBDb250ZXh0VHlwZUNvdW50EioKBHR5cGUYASABKA4yHC5tcGxwLmNvbnRleHQudjEuQ29udGV4dFR5cGUSDQoFY291bnQYAiABKAMi8AIKHEdldENvbnRleHRTdGF0aXN0aWNzUmVzcG9uc2USFgoOdG90YWxfY29udGV4dHMYASABKAMSPQoQY291bnRzX2J5X3N0YXR1cxgCIAMoCzIjLm1wbHAuY29udGV4dC52MS5Db250ZXh0U3RhdHVzQ291bnQSPQoPY291bnRzX2J5X3N0YWdlGAMgAygLMiQubXBscC5jb250ZXh0LnYxLkxpZmVjeWNsZVN0YWdlQ291bnQSOQoOY291bnRzX2J5X3R5cGUYBCADKAsyIS5tcGxwLmNvbnRleHQudjEuQ29udGV4dFR5cGVDb3VudBIaChJ0b3RhbF9wYXJ0aWNpcGFudHMYBSABKAMSGAoQYXZnX3BhcnRpY2lwYW50cxgGIAEoARIYChBtYXhfcGFydGljaXBhbnRzGAcgASgFEi8KC2NvbXB1dGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLsAQoYVXBkYXRlU2hhcmVkU3RhdGVSZXF1ZXN0EhIKCmNvbnRleHRfaWQYASABKAkSLQoHY2hhbmdlcxgCIAMoCzIcLm1wbHAuY29udGV4dC52MS5TdGF0ZUNoYW5nZRItCgdyZXBsYWNlGAMgASgLMhwubXBscC5jb250ZXh0LnYxLlNoYXJlZFN0YXRlEi8KC3VwZGF0ZV9tYXNrGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIZChFleHBlY3RlZF9yZXZpc2lvbhgFIAEoAxISCgpyZXF1ZXN0X2lkGAYgASgJInMKGVVwZGF0ZVNoYXJlZFN0YXRlUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSMgoMc2hhcmVkX3N0YXRlGAIgASgLMhwubXBscC5jb250ZXh0LnYxLlNoYXJlZFN0YXRlEhAKCGNoZWNrc3VtGAMgASgJIj0KFUdldFNoYXJlZFN0YXRlUmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgDInAKFkdldFNoYXJlZFN0YXRlUmVzcG9uc2USMgoMc2hhcmVkX3N0YXRlGAEgASgLMhwubXBscC5jb250ZXh0LnYxLlNoYXJlZFN0YXRlEhAKCHJldmlzaW9uGAIgASgDEhAKCGNoZWNrc3VtGAMgASgJIm0KGExpc3RDb250ZXh0RXZlbnRzUmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhYKDnN0YXJ0X3JldmlzaW9uGAIgASgDEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImMKGUxpc3RDb250ZXh0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ubXBscC5jb250ZXh0LnYxLkNvbnRleHRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidgoTV2F0Y2hDb250ZXh0UmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhYKDnN0YXJ0X3JldmlzaW9uGAIgASgDEhUKDXNlbmRfc25hcHNob3QYAyABKAgSHAoUcHJvZ3Jlc3NfaW50ZXJ2YWxfbXMYBCABKAUigAEKDVdhdGNoU25hcHNob3QSKQoHY29udGV4dBgBIAEoCzIYLm1wbHAuY29udGV4dC52MS5Db250ZXh0EjIKDHBhcnRpY2lwYW50cxgCIAMoCzIcLm1wbHAuY29udGV4dC52MS5QYXJ0aWNpcGFudBIQCghyZXZpc2lvbhgDIAEoAyJOCgtXYXRjaEV2ZW50cxIQCghyZXZpc2lvbhgBIAEoAxItCgZldmVudHMYAiADKAsyHS5tcGxwLmNvbnRleHQudjEuQ29udGV4dEV2ZW50IiEKDVdhdGNoUHJvZ3Jlc3MSEAoIcmV2aXNpb24YASABKAMiugEKFFdhdGNoQ29udGV4dFJlc3BvbnNlEjIKCHNuYXBzaG90GAEgASgLMh4ubXBscC5jb250ZXh0LnYxLldhdGNoU25hcHNob3RIABIuCgZldmVudHMYAiABKAsyHC5tcGxwLmNvbnRleHQudjEuV2F0Y2hFdmVudHNIABIyCghwcm9ncmVzcxgDIAEoCzIeLm1wbHAuY29udGV4dC52MS5XYXRjaFByb2dyZXNzSABCCgoIcmVzcG9uc2UihwEKDFdhdGNoUmVxdWVzdBI1CgZjcmVhdGUYASABKAsyIy5tcGxwLmNvbnRleHQudjEuV2F0Y2hDcmVhdGVSZXF1ZXN0SAASNQoGY2FuY2VsGAIgASgLMiMubXBscC5jb250ZXh0LnYxLldhdGNoQ2FuY2VsUmVxdWVzdEgAQgkKB3JlcXVlc3QihwEKEldhdGNoQ3JlYXRlUmVxdWVzdBISCgpjb250ZXh0X2lkGAEgASgJEhYKDnN0YXJ0X3JldmlzaW9uGAIgASgDEhUKDXNlbmRfc25hcHNob3QYAyABKAgSHAoUcHJvZ3Jlc3NfaW50ZXJ2YWxfbXMYBCABKAUSEAoId2F0Y2hfaWQYBSABKAMiJgoSV2F0Y2hDYW5jZWxSZXF1ZXN0EhAKCHdhdGNoX2lkGAEgASgDIg4KDFdhdGNoQ3JlYXRlZCKvAQoNV2F0Y2hDYW5jZWxlZBIMCgRjb2RlGAEgASgFEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEj4KCG1ldGFkYXRhGAQgAygLMiwubXBscC5jb250ZXh0LnYxLldhdGNoQ2FuY2VsZWQuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiqwIKDVdhdGNoUmVzcG9uc2USEAoId2F0Y2hfaWQYASABKAMSMAoHY3JlYXRlZBgCIAEoCzIdLm1wbHAuY29udGV4dC52MS5XYXRjaENyZWF0ZWRIABIyCghzbmFwc2hvdBgDIAEoCzIeLm1wbHAuY29udGV4dC52MS5XYXRjaFNuYXBzaG90SAASLgoGZXZlbnRzGAQgASgLMhwubXBscC5jb250ZXh0LnYxLldhdGNoRXZlbnRzSAASMgoIcHJvZ3Jlc3MYBSABKAsyHi5tcGxwLmNvbnRleHQudjEuV2F0Y2hQcm9ncmVzc0gAEjIKCGNhbmNlbGVkGAYgASgLMh4ubXBscC5jb250ZXh0LnYxLldhdGNoQ2FuY2VsZWRIAEIKCghyZXNwb25zZTKdCgoOQ29udGV4dFNlcnZpY2USXgoNQ3JlYXRlQ29udGV4dBIlLm1wbHAuY29udGV4dC52MS5DcmVhdGVDb250ZXh0UmVxdWVzdBomLm1wbHAuY29udGV4dC52MS5DcmVhdGVDb250ZXh0UmVzcG9uc2UScAoTQmF0Y2hDcmVhdGVDb250ZXh0cxIrLm1wbHAuY29udGV4dC52MS5CYXRjaENyZWF0ZUNvbnRleHRzUmVxdWVzdBosLm1wbHAuY29udGV4dC52MS5CYXRjaENyZWF0ZUNvbnRleHRzUmVzcG9uc2USVQoKR2V0Q29udGV4dBIiLm1wbHAuY29udGV4dC52MS5HZXRDb250ZXh0UmVxdWVzdBojLm1wbHAuY29udGV4dC52MS5HZXRDb250ZXh0UmVzcG9uc2USXgoNVXBkYXRlQ29udGV4dBIlLm1wbHAuY29udGV4dC52MS5VcGRhdGVDb250ZXh0UmVxdWVzdBomLm1wbHAuY29udGV4dC52MS5VcGRhdGVDb250ZXh0UmVzcG9uc2USXgoNRGVsZXRlQ29udGV4dBIlLm1wbHAuY29udGV4dC52MS5EZWxldGVDb250ZXh0UmVxdWVzdBomLm1wbHAuY29udGV4dC52MS5EZWxldGVDb250ZXh0UmVzcG9uc2USWwoMTGlzdENvbnRleHRzEiQubXBscC5jb250ZXh0LnYxLkxpc3RDb250ZXh0c1JlcXVlc3QaJS5tcGxwLmNvbnRleHQudjEuTGlzdENvbnRleHRzUmVzcG9uc2USagoRVHJhbnNpdGlvbkNvbnRleHQSKS5tcGxwLmNvbnRleHQudjEuVHJhbnNpdGlvbkNvbnRleHRSZXF1ZXN0GioubXBscC5jb250ZXh0LnYxLlRyYW5zaXRpb25Db250ZXh0UmVzcG9uc2UScwoUR2V0Q29udGV4dFN0YXRpc3RpY3MSLC5tcGxwLmNvbnRleHQudjEuR2V0Q29udGV4dFN0YXRpc3RpY3NSZXF1ZXN0Gi0ubXBscC5jb250ZXh0LnYxLkdldENvbnRleHRTdGF0aXN0aWNzUmVzcG9uc2USagoRVXBkYXRlU2hhcmVkU3RhdGUSKS5tcGxwLmNvbnRleHQudjEuVXBkYXRlU2hhcmVkU3RhdGVSZXF1ZXN0GioubXBscC5jb250ZXh0LnYxLlVwZGF0ZVNoYXJlZFN0YXRlUmVzcG9uc2USYQoOR2V0U2hhcmVkU3RhdGUSJi5tcGxwLmNvbnRleHQudjEuR2V0U2hhcmVkU3RhdGVSZXF1ZXN0GicubXBscC5jb250ZXh0LnYxLkdldFNoYXJlZFN0YXRlUmVzcG9uc2USagoRTGlzdENvbnRleHRFdmVudHMSKS5tcGxwLmNvbnRleHQudjEuTGlzdENvbnRleHRFdmVudHNSZXF1ZXN0GioubXBscC5jb250ZXh0LnYxLkxpc3RDb250ZXh0RXZlbnRzUmVzcG9uc2USXQoMV2F0Y2hDb250ZXh0EiQubXBscC5jb250ZXh0LnYxLldhdGNoQ29udGV4dFJlcXVlc3QaJS5tcGxwLmNvbnRleHQudjEuV2F0Y2hDb250ZXh0UmVzcG9uc2UwARJKCgVXYXRjaBIdLm1wbHAuY29udGV4dC52MS5XYXRjaFJlcXVlc3QaHi5tcGxwLmNvbnRleHQudjEuV2F0Y2hSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_mplp_context_v1_context, file_mplp_context_v1_event, file_mplp_context_v1_participant, file_mplp_context_v1_shared_state]);
 
 /**
  * Request for CreateContext.
@@ -1047,6 +1047,243 @@ export const WatchContextResponseSchema: GenMessage<WatchContextResponse> = /*@_
   messageDesc(file_mplp_context_v1_context_service, 30);
 
 /**
+ * One message of a Watch stream from the client: create a watch or cancel one.
+ *
+ * @generated from message mplp.context.v1.WatchRequest
+ */
+export type WatchRequest = Message<"mplp.context.v1.WatchRequest"> & {
+  /**
+   * What the message asks.
+   *
+   * @generated from oneof mplp.context.v1.WatchRequest.request
+   */
+  request: {
+    /**
+     * Start a watch.
+     *
+     * @generated from field: mplp.context.v1.WatchCreateRequest create = 1;
+     */
+    value: WatchCreateRequest;
+    case: "create";
+  } | {
+    /**
+     * End a watch.
+     *
+     * @generated from field: mplp.context.v1.WatchCancelRequest cancel = 2;
+     */
+    value: WatchCancelRequest;
+    case: "cancel";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message mplp.context.v1.WatchRequest.
+ * Use `create(WatchRequestSchema)` to create a new message.
+ */
+export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
+  messageDesc(file_mplp_context_v1_context_service, 31);
+
+/**
+ * Starts one watch on a Watch stream; the fields are WatchContextRequest's.
+ *
+ * @generated from message mplp.context.v1.WatchCreateRequest
+ */
+export type WatchCreateRequest = Message<"mplp.context.v1.WatchCreateRequest"> & {
+  /**
+   * The context to watch.
+   *
+   * @generated from field: string context_id = 1;
+   */
+  contextId: string;
+
+  /**
+   * First revision wanted; 0 = only what happens from now (or after the snapshot).
+   *
+   * @generated from field: int64 start_revision = 2;
+   */
+  startRevision: bigint;
+
+  /**
+   * Send the FULL context first, then the changes after it.
+   *
+   * @generated from field: bool send_snapshot = 3;
+   */
+  sendSnapshot: boolean;
+
+  /**
+   * How often to send progress when the watch is idle, in ms: default 10000.
+   *
+   * @generated from field: int32 progress_interval_ms = 4;
+   */
+  progressIntervalMs: number;
+
+  /**
+   * The id its responses carry: 0 = the server picks one (the `created` response names it); a
+   * client-chosen id (> 0) already in use on this stream is refused (`canceled`, VALIDATION_ERROR).
+   * Server-picked ids count up from 1 and skip ids in use, so pick your own ids or none.
+   *
+   * @generated from field: int64 watch_id = 5;
+   */
+  watchId: bigint;
+};
+
+/**
+ * Describes the message mplp.context.v1.WatchCreateRequest.
+ * Use `create(WatchCreateRequestSchema)` to create a new message.
+ */
+export const WatchCreateRequestSchema: GenMessage<WatchCreateRequest> = /*@__PURE__*/
+  messageDesc(file_mplp_context_v1_context_service, 32);
+
+/**
+ * Ends one watch on a Watch stream. Answered `canceled` with code 0 (OK); an id that is not (or no
+ * longer) a watch of this stream is ignored, since a watch may end on its own as it is cancelled.
+ *
+ * @generated from message mplp.context.v1.WatchCancelRequest
+ */
+export type WatchCancelRequest = Message<"mplp.context.v1.WatchCancelRequest"> & {
+  /**
+   * The watch to end.
+   *
+   * @generated from field: int64 watch_id = 1;
+   */
+  watchId: bigint;
+};
+
+/**
+ * Describes the message mplp.context.v1.WatchCancelRequest.
+ * Use `create(WatchCancelRequestSchema)` to create a new message.
+ */
+export const WatchCancelRequestSchema: GenMessage<WatchCancelRequest> = /*@__PURE__*/
+  messageDesc(file_mplp_context_v1_context_service, 33);
+
+/**
+ * The watch exists: sent before any of its other responses.
+ *
+ * @generated from message mplp.context.v1.WatchCreated
+ */
+export type WatchCreated = Message<"mplp.context.v1.WatchCreated"> & {
+};
+
+/**
+ * Describes the message mplp.context.v1.WatchCreated.
+ * Use `create(WatchCreatedSchema)` to create a new message.
+ */
+export const WatchCreatedSchema: GenMessage<WatchCreated> = /*@__PURE__*/
+  messageDesc(file_mplp_context_v1_context_service, 34);
+
+/**
+ * The watch ended; no more responses carry its watch_id (a new create may reuse it).
+ *
+ * @generated from message mplp.context.v1.WatchCanceled
+ */
+export type WatchCanceled = Message<"mplp.context.v1.WatchCanceled"> & {
+  /**
+   * A grpc status code (google.rpc.Code): 0 (OK) when the client cancelled it or the context was
+   * deleted (after the CONTEXT_DELETED event), otherwise the code WatchContext would end with.
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * The error reason (as in ErrorInfo: REVISION_COMPACTED, SLOW_CONSUMER, FORBIDDEN,
+   * CONTEXT_NOT_FOUND, CONTEXT_DELETED, CANCELLED…).
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * A readable explanation.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * ErrorInfo's metadata: compact_revision, last_revision, context_id…
+   *
+   * @generated from field: map<string, string> metadata = 4;
+   */
+  metadata: { [key: string]: string };
+};
+
+/**
+ * Describes the message mplp.context.v1.WatchCanceled.
+ * Use `create(WatchCanceledSchema)` to create a new message.
+ */
+export const WatchCanceledSchema: GenMessage<WatchCanceled> = /*@__PURE__*/
+  messageDesc(file_mplp_context_v1_context_service, 35);
+
+/**
+ * One message of a Watch stream from the server, for one watch.
+ *
+ * @generated from message mplp.context.v1.WatchResponse
+ */
+export type WatchResponse = Message<"mplp.context.v1.WatchResponse"> & {
+  /**
+   * The watch this response belongs to.
+   *
+   * @generated from field: int64 watch_id = 1;
+   */
+  watchId: bigint;
+
+  /**
+   * What the message carries.
+   *
+   * @generated from oneof mplp.context.v1.WatchResponse.response
+   */
+  response: {
+    /**
+     * The watch was created.
+     *
+     * @generated from field: mplp.context.v1.WatchCreated created = 2;
+     */
+    value: WatchCreated;
+    case: "created";
+  } | {
+    /**
+     * The FULL context (first after `created`, when asked).
+     *
+     * @generated from field: mplp.context.v1.WatchSnapshot snapshot = 3;
+     */
+    value: WatchSnapshot;
+    case: "snapshot";
+  } | {
+    /**
+     * One revision's events.
+     *
+     * @generated from field: mplp.context.v1.WatchEvents events = 4;
+     */
+    value: WatchEvents;
+    case: "events";
+  } | {
+    /**
+     * A keep-alive with the current revision.
+     *
+     * @generated from field: mplp.context.v1.WatchProgress progress = 5;
+     */
+    value: WatchProgress;
+    case: "progress";
+  } | {
+    /**
+     * The watch ended.
+     *
+     * @generated from field: mplp.context.v1.WatchCanceled canceled = 6;
+     */
+    value: WatchCanceled;
+    case: "canceled";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message mplp.context.v1.WatchResponse.
+ * Use `create(WatchResponseSchema)` to create a new message.
+ */
+export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
+  messageDesc(file_mplp_context_v1_context_service, 36);
+
+/**
  * Contexts: create, read, change, list, transition, delete; their shared state and their events.
  * Errors carry a google.rpc.Status with an ErrorInfo (domain "mplp.context.v1", reason such as
  * CONTEXT_NOT_FOUND) and, for INVALID_ARGUMENT, a BadRequest naming each bad field.
@@ -1174,6 +1411,23 @@ export const ContextService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchContextRequestSchema;
     output: typeof WatchContextResponseSchema;
+  },
+  /**
+   * Many watches on one stream, as etcd's Watch: each request creates or cancels one watch, each
+   * response names its watch_id. Every watch keeps WatchContext's guarantees on its own, and one
+   * that ends (cancelled, REVISION_COMPACTED, SLOW_CONSUMER, CONTEXT_DELETED, lost READ…) gets a
+   * `canceled` response and never ends the stream or the other watches. The stream itself ends
+   * only for the whole caller: UNAUTHENTICATED (token expired), UNAVAILABLE (server shutting down),
+   * INVALID_ARGUMENT (a request that does not decode or carries neither create nor cancel),
+   * CANCELLED/DEADLINE_EXCEEDED from the client. At most WATCH_MAX_PER_STREAM watches per stream;
+   * the per-principal quota (WATCH_MAX_PER_PRINCIPAL) counts watches, of both RPCs.
+   *
+   * @generated from rpc mplp.context.v1.ContextService.Watch
+   */
+  watch: {
+    methodKind: "bidi_streaming";
+    input: typeof WatchRequestSchema;
+    output: typeof WatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mplp_context_v1_context_service, 0);
