@@ -129,7 +129,8 @@ commands:
   state get <context-id> [--revision N]
   state set <context-id> <path>=<json>... [--delete <path>]... [--expected-revision N]
   events <context-id> [--from N]
-  watch <context-id> [--from N] [--snapshot]      (one line per event; resumes after a disconnect)
+  watch <context-id>... [--from N] [--snapshot]   (one line per event; resumes after a disconnect;
+                        several ids share one stream, each line led by its context id)
 
 flags:
   --addr host:port      server (default 127.0.0.1:50051, or $MPLP_ADDR)

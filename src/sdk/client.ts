@@ -18,6 +18,7 @@ import { isStatus } from "./errors.js";
 import { Presence, type PresenceOptions } from "./presence.js";
 import { DEFAULT_BACKOFF, isUnavailable, REQUEST_ID_METHODS, retriesOnUnavailable, retrying, type BackoffOptions } from "./retry.js";
 import { watchContext, type WatchOptions, type WatchUpdate } from "./watch.js";
+import { watchMany, type ManyWatchUpdate, type WatchManyOptions } from "./watch-many.js";
 
 export type ContextClient = PromiseClient<(typeof ContextService)["method"]>;
 export type ParticipantClient = PromiseClient<(typeof ParticipantService)["method"]>;
@@ -121,6 +122,17 @@ export class MplpClient {
    */
   watch(contextId: string, options: WatchOptions = {}): AsyncGenerator<WatchUpdate, void, undefined> {
     return watchContext(this.rawContexts, contextId, options, () => ({ metadata: this.metadata }));
+  }
+
+  /**
+   * Every revision of each of `contextIds`, on one Watch stream (one HTTP/2 stream for them all,
+   * not one per context), tagged with its context id: each context's revisions once and in order,
+   * resumed by themselves after a reconnect or SLOW_CONSUMER. A context that cannot be watched on
+   * (deleted, READ lost, compacted) yields `ended` and the others go on; the iterator ends once
+   * every context has ended, or when `options.signal` aborts; `break` ends it too.
+   */
+  watchMany(contextIds: readonly string[], options: WatchManyOptions = {}): AsyncGenerator<ManyWatchUpdate, void, undefined> {
+    return watchMany(this.rawContexts, contextIds, options, () => ({ metadata: this.metadata }));
   }
 
   /** Keeps a participant present (KeepAlive, reconnecting) until `stop()` or `close()`. */

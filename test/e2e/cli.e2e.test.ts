@@ -113,6 +113,34 @@ describe("mplp-context CLI", () => {
     expect((await cli(["contexts", "get", id], env)).stdout).not.toContain("shared state:");
   }, 60_000);
 
+  it("watches several contexts on one stream, each line led by its id; one refused is said on stderr and the others go on", async () => {
+    const [a, b] = await Promise.all(
+      ["many-a", "many-b"].map(async (name) => (JSON.parse((await cli(as("alice", "contexts", "create", name, "--json"))).stdout) as { contextId: string }).contextId),
+    );
+    const watch = new RunningCli(as("alice", "watch", a!, b!, MISSING, "--from", "1"));
+    try {
+      const of = (id: string, lines: readonly string[]): number[] => revisionsOf(lines.filter((l) => l.startsWith(`${id} `)).map((l) => l.slice(id.length + 1)));
+      await watch.until("revision 1 of both", (lines) => of(a!, lines).includes(1) && of(b!, lines).includes(1));
+      expect((await cli(as("alice", "state", "set", b!, "plan.step=2"))).code).toBe(0);
+      await watch.until("revision 2 of the second", (lines) => of(b!, lines).includes(2));
+      for (const id of [a!, b!]) expect((await cli(as("alice", "contexts", "delete", id, "--force"))).code).toBe(0);
+      // Every watch has ended: the command exits, 1 for the context it was refused.
+      expect(await watch.exited).toBe(1);
+      expect([of(a!, watch.lines), of(b!, watch.lines)]).toEqual([[1, 2], [1, 2, 3]]);
+      const notices = watch.stderr.trim().split("\n");
+      expect(notices).toEqual(
+        expect.arrayContaining([
+          `watch: context ${MISSING}: NOT_FOUND CONTEXT_NOT_FOUND: context ${MISSING} not found`,
+          `watch: context ${a} was deleted; its watch ended`,
+          `watch: context ${b} was deleted; its watch ended`,
+        ]),
+      );
+      expect(notices.at(-1)).toMatch(/^mplp-context: 1 of 3 watches ended on an error/);
+    } finally {
+      await watch.stop();
+    }
+  });
+
   it("prints a failure as one line with the gRPC code and reason, and exits non-zero", async () => {
     const missing = await cli(as("alice", "contexts", "get", MISSING));
     expect(missing.code).toBe(1);

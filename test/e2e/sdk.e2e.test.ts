@@ -2,13 +2,14 @@
  * The SDK's helpers against live server processes: updateState from competing writers applies
  * every increment once; watch() resumes by itself across a restart with no gap or repeat; a
  * request_id write sent while the server is down lands once when it is back; presence renews the
- * lease over KeepAlive and picks up again after the restart.
+ * lease over KeepAlive and picks up again after the restart. watchMany() follows three contexts on
+ * one stream across a restart the same way, and a deleted one ends alone.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, ContextType, setVar, variablesOf, type WatchUpdate } from "../../src/sdk/index.js";
+import { connect, ContextType, setVar, variablesOf, type ManyWatchUpdate, type WatchUpdate } from "../../src/sdk/index.js";
 import { startServerProcess, type ServerProcess } from "./support/process.js";
 
 async function until(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -98,6 +99,43 @@ describe("the TypeScript SDK", () => {
     // Presence picked up again: the participant is ACTIVE (a lapse during the outage is undone by the first renewal).
     const { participants } = await client.participants.listParticipants({ contextId });
     expect(participants.map((p) => p.status)).toEqual([1]); // ACTIVE
+    await client.close();
+  }, 120_000);
+
+  it("watchMany() follows three contexts on one stream across a restart, each revision once and in order; a deleted context ends alone", async () => {
+    const port = server.port;
+    const client = connect({ address: server.address, principal: "alice", retry: { maxAttempts: 100, maxMs: 500 } });
+    const ids: string[] = [];
+    for (const name of ["one", "two", "three"]) ids.push((await client.contexts.createContext({ context: { name, type: ContextType.COLLABORATIVE } })).context!.contextId);
+    const seen: ManyWatchUpdate[] = [];
+    const reconnects: bigint[] = [];
+    const stop = new AbortController();
+    const watching = (async () => {
+      for await (const update of client.watchMany(ids, { startRevision: 1, signal: stop.signal, backoff: { maxMs: 500 }, onReconnect: (n) => reconnects.push(n.fromRevision) })) {
+        seen.push(update);
+      }
+    })();
+    const revisionsOf = (contextId: string): bigint[] => seen.flatMap((u) => (u.kind === "events" && u.contextId === contextId ? [u.revision] : []));
+    for (const id of ids) await client.contexts.updateSharedState({ contextId: id, changes: [setVar("phase", "before")] });
+    await until("revision 2 of every context", () => ids.every((id) => revisionsOf(id).includes(2n)));
+
+    expect(await server.stop()).toBe(0);
+    server = await startServerProcess({ PGLITE_DATA_DIR: dataDir, PRESENCE_TTL_MS: "3000", SHUTDOWN_GRACE_MS: "1000", GRPC_PORT: String(port) });
+    for (const id of ids) await client.contexts.updateSharedState({ contextId: id, changes: [setVar("phase", "after")] });
+    await until("revision 3 of every context", () => ids.every((id) => revisionsOf(id).includes(3n)));
+    await client.contexts.deleteContext({ contextId: ids[0]!, force: true });
+    await until("the deleted context's watch to end", () => seen.some((u) => u.kind === "ended"));
+    await client.contexts.updateSharedState({ contextId: ids[1]!, changes: [setVar("phase", "still")] });
+    await until("revision 4 of the second context", () => revisionsOf(ids[1]!).includes(4n));
+    stop.abort();
+    await watching;
+
+    expect(reconnects.length).toBeGreaterThan(0);
+    expect(revisionsOf(ids[0]!)).toEqual([1n, 2n, 3n, 4n]);
+    expect(revisionsOf(ids[1]!)).toEqual([1n, 2n, 3n, 4n]);
+    expect(revisionsOf(ids[2]!)).toEqual([1n, 2n, 3n]);
+    const ended = seen.filter((u) => u.kind === "ended");
+    expect(ended.map((u) => [u.contextId, u.code, u.reason])).toEqual([[ids[0], 0, "CONTEXT_DELETED"]]);
     await client.close();
   }, 120_000);
 });
