@@ -119,6 +119,25 @@ describe("authentication with JWTs (PGlite)", () => {
     expect([ended.code, ended.reason, ended.message]).toEqual([status.UNAUTHENTICATED, "UNAUTHORIZED", "unauthenticated: the token has expired"]);
   });
 
+  it("ends a Watch stream, all its watches, with UNAUTHENTICATED when its token expires", async () => {
+    const contextId = await privateContext("alice", "watched many");
+    const short = valid("alice", { expiresInS: 2 });
+    const created: bigint[] = [];
+    async function* twoWatches() {
+      yield { request: { case: "create" as const, value: { watchId: 1n, contextId, progressIntervalMs: 200 } } };
+      yield { request: { case: "create" as const, value: { watchId: 2n, contextId, sendSnapshot: true } } };
+      // The request side stays open: the stream ends on the token, not on a half-close.
+      await new Promise((r) => setTimeout(r, 10_000));
+    }
+    const ended = await failure((async () => {
+      for await (const { watchId, response } of contexts.watch(twoWatches(), withToken(short))) {
+        if (response.case === "created") created.push(watchId);
+      }
+    })());
+    expect(created.sort()).toEqual([1n, 2n]);
+    expect([ended.code, ended.reason, ended.message]).toEqual([status.UNAUTHENTICATED, "UNAUTHORIZED", "unauthenticated: the token has expired"]);
+  });
+
   it("ends a KeepAlive stream with UNAUTHENTICATED when its token expires", async () => {
     const contextId = await privateContext("alice", "kept");
     const { participant } = await participants.addParticipant({ contextId, participant: { agentId: "alice" } }, asToken("alice"));

@@ -2,8 +2,11 @@
  * Two server processes on one Postgres database and one Redis: writers call the first, watchers
  * the second. Mid-run the doorbell's Redis connections are killed (CLIENT KILL: the writers'
  * publisher and the watchers' subscriber), and later the watchers' process is killed (SIGKILL):
- * every watcher resumes on the survivor from its last revision + 1. The watch validator over all
- * streams shows zero revisions lost and zero repeated. Postgres and Redis only (skipped with a
+ * every watcher resumes on the survivor from its last revision + 1. Beside the WatchContext streams,
+ * two Watch streams hold six watches each (two per context); after the Redis kill one watch of each
+ * is cancelled and re-created from its last revision + 1, and after the server kill every watch is
+ * re-created on new streams on the survivor. The watch validator over all streams and watches
+ * shows zero revisions lost, zero repeated and none out of order. Postgres and Redis only (skipped with a
  * warning when either is down on a dev machine; failing under CI).
  */
 import { status } from "@grpc/grpc-js";
@@ -17,10 +20,11 @@ import { as, createContext, eventually, type ContextClient } from "./support/par
 import { startServerProcess, type ServerProcess } from "./support/process.js";
 import { adminRedis, clientList, killClientsNamed, deleteKeyPrefix, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
 import { eventLog, watchAs, type WatchRecording } from "./support/watch.js";
+import { watchStreamAs, type WatchStreamRecording } from "./support/watch-many.js";
 
 const ready = (await postgresAvailable()) && (await redisAvailable());
 
-describe.skipIf(!ready)("WatchContext across two server processes (Postgres + Redis)", () => {
+describe.skipIf(!ready)("WatchContext and Watch across two server processes (Postgres + Redis)", () => {
   let database: EmptyTestDatabase;
   let redis: Redis;
   const processes: ServerProcess[] = [];
@@ -78,6 +82,11 @@ describe.skipIf(!ready)("WatchContext across two server processes (Postgres + Re
       [0, 1, 2, 3].map((k) => ({ contextId, stream: watchAs(watches, "alice", { contextId, startRevision: 1n }, `watcher ${ci}.${k} on B`) })),
     );
     await Promise.all(watchers.map((w) => w.stream.untilRevision(1)));
+    // Two Watch streams on B, each with two watches of every context (ids 1–6).
+    const muxes = [0, 1].map(() => watchStreamAs(watches, "alice"));
+    const muxWatches = muxes.flatMap((mux, si) => contexts.flatMap((contextId, ci) => [1, 2].map((k) => ({ mux, si, contextId, id: BigInt(ci * 2 + k) }))));
+    for (const w of muxWatches) w.mux.create({ watchId: w.id, contextId: w.contextId, startRevision: 1n });
+    await Promise.all(muxWatches.map((w) => w.mux.untilRevision(w.id, 1)));
 
     // Writers on A, until told to stop.
     let writing = true;
@@ -91,13 +100,20 @@ describe.skipIf(!ready)("WatchContext across two server processes (Postgres + Re
         heads.set(contextId, Math.max(heads.get(contextId)!, Number(context!.revision)));
       }
     });
-    const caughtUp = async (streams: ReadonlyArray<{ contextId: string; stream: WatchRecording }>, what: string): Promise<void> => {
+    const caughtUp = async (
+      streams: ReadonlyArray<{ contextId: string; stream: WatchRecording }>,
+      what: string,
+      muxed: ReadonlyArray<{ contextId: string; mux: WatchStreamRecording; id: bigint }> = [],
+    ): Promise<void> => {
       const targets = new Map(heads);
-      await Promise.all(streams.map((w) => w.stream.untilRevision(targets.get(w.contextId)! + 5, 60_000))).catch((error: unknown) => {
+      await Promise.all([
+        ...streams.map((w) => w.stream.untilRevision(targets.get(w.contextId)! + 5, 60_000)),
+        ...muxed.map((w) => w.mux.untilRevision(w.id, targets.get(w.contextId)! + 5, 60_000)),
+      ]).catch((error: unknown) => {
         throw new Error(`${what}: ${String(error)}`);
       });
     };
-    await caughtUp(watchers, "before the Redis kill");
+    await caughtUp(watchers, "before the Redis kill", muxWatches);
 
     // Kill the doorbell's connections: A's publisher and B's subscriber.
     const killedSub = await killClientsNamed(redis, clientName(watcherServer, "sub"));
@@ -109,24 +125,40 @@ describe.skipIf(!ready)("WatchContext across two server processes (Postgres + Re
       const sub = (await clientList(redis)).find((c) => c.name === clientName(watcherServer, "sub"));
       return sub !== undefined && sub.id !== killedSub[0] && sub.sub === 1 ? true : undefined;
     });
-    await caughtUp(watchers, "after the Redis kill");
+    await caughtUp(watchers, "after the Redis kill", muxWatches);
+    // Watch 1 of each Watch stream is cancelled and re-created from its last revision + 1, mid-run.
+    const recreatedFrom = new Map<number, number>();
+    for (const [si, mux] of muxes.entries()) {
+      mux.cancel(1n);
+      await mux.untilCanceled(1n);
+      const from = mux.of(1n).lastRevision() + 1;
+      recreatedFrom.set(si, from);
+      mux.create({ watchId: 1n, contextId: contexts[0]!, startRevision: BigInt(from) });
+    }
+    await caughtUp([], "after the re-creations", muxWatches);
 
     // Kill B outright; every watcher resumes on A right after the last revision it saw.
     await watcherServer.stop("SIGKILL");
     const ends = await Promise.all(watchers.map((w) => w.stream.ended));
     for (const end of ends) expect(end.kind === "failed" && end.error.code).toBe(status.UNAVAILABLE);
+    for (const end of await Promise.all(muxes.map((m) => m.ended))) expect(end.kind === "failed" && end.error.code).toBe(status.UNAVAILABLE);
+    const resumedMuxes = muxes.map(() => watchStreamAs(writes, "alice"));
+    const resumedMux = muxWatches.map((w) => ({ ...w, mux: resumedMuxes[w.si]!, onB: w.mux, fromA: w.mux.of(w.id).lastRevision() + 1 }));
+    for (const w of resumedMux) w.mux.create({ watchId: w.id, contextId: w.contextId, startRevision: BigInt(w.fromA) });
     const resumed = watchers.map((w, i) => ({
       contextId: w.contextId,
       first: w.stream,
       stream: watchAs(writes, "alice", { contextId: w.contextId, startRevision: BigInt(w.stream.lastRevision() + 1) }, `watcher ${i} resumed on A`),
     }));
-    await caughtUp(resumed, "after resuming on the survivor");
+    await caughtUp(resumed, "after resuming on the survivor", resumedMux);
 
     writing = false;
     await Promise.all(writers);
     const logs = new Map(await Promise.all(contexts.map(async (id) => [id, await eventLog(writes, id, "alice")] as const)));
     await Promise.all(resumed.map((w) => w.stream.untilRevision(logs.get(w.contextId)!.at(-1)!.revision)));
+    await Promise.all(resumedMux.map((w) => w.mux.untilRevision(w.id, logs.get(w.contextId)!.at(-1)!.revision)));
     for (const w of resumed) await w.stream.cancel();
+    for (const mux of resumedMuxes) await mux.cancelStream();
 
     for (const id of contexts) {
       const streams: RecordedStream[] = resumed
@@ -135,7 +167,18 @@ describe.skipIf(!ready)("WatchContext across two server processes (Postgres + Re
           const first = w.first.recorded(1);
           return [first, w.stream.recorded(w.first.lastRevision() + 1, { resumes: first, through: logs.get(id)!.at(-1)!.revision })];
         });
+      for (const w of resumedMux.filter((x) => x.contextId === id)) {
+        const label = `Watch stream ${w.si} watch ${w.id}`;
+        const from = w.id === 1n ? recreatedFrom.get(w.si)! : 1;
+        const cancelled = w.id === 1n ? w.onB.past.find((p) => p.id === 1n)!.recorded(`${label} before its cancel`, 1) : undefined;
+        const onB = w.onB.of(w.id).recorded(`${label} on B`, from, cancelled === undefined ? {} : { resumes: cancelled });
+        streams.push(...(cancelled === undefined ? [] : [cancelled]), onB, w.mux.of(w.id).recorded(`${label} resumed on A`, w.fromA, { resumes: onB, through: logs.get(id)!.at(-1)!.revision }));
+      }
       assertWatchStreams(logs.get(id)!, streams);
+    }
+    // No watch got a response before its created or after its canceled.
+    for (const mux of [...muxes, ...resumedMuxes]) {
+      for (const w of [...mux.past, ...mux.watches.values()]) expect(w.outOfOrder, `watch ${w.id}`).toEqual([]);
     }
   });
 });
