@@ -10,9 +10,13 @@ import {
   UpdateSharedStateResponseSchema,
   WatchContextRequestSchema,
   WatchContextResponseSchema,
+  WatchRequestSchema,
+  WatchResponseSchema,
 } from "../../gen/mplp/context/v1/context_service_pb.js";
 
 export const WATCH_PATH = `/${ContextService.typeName}/${ContextService.method.watchContext.name}`;
+/** Watch: many watches on one bidirectional stream. */
+export const WATCH_MANY_PATH = `/${ContextService.typeName}/${ContextService.method.watch.name}`;
 export const UPDATE_STATE_PATH = `/${ContextService.typeName}/${ContextService.method.updateSharedState.name}`;
 
 function toBuffer(bytes: Uint8Array): Buffer {
@@ -24,6 +28,8 @@ export const serializeWatchRequest = (m: MessageInitShape<typeof WatchContextReq
 export const deserializeWatchRequest = (b: Buffer) => fromBinary(WatchContextRequestSchema, b);
 export const serializeWatchResponse = (m: MessageInitShape<typeof WatchContextResponseSchema>): Buffer =>
   toBuffer(toBinary(WatchContextResponseSchema, create(WatchContextResponseSchema, m)));
+export const serializeWatchManyRequest = (m: MessageInitShape<typeof WatchRequestSchema>): Buffer =>
+  toBuffer(toBinary(WatchRequestSchema, create(WatchRequestSchema, m)));
 export const serializeUpdateRequest = (m: MessageInitShape<typeof UpdateSharedStateRequestSchema>): Buffer =>
   toBuffer(toBinary(UpdateSharedStateRequestSchema, create(UpdateSharedStateRequestSchema, m)));
 export const deserializeUpdateRequest = (b: Buffer) => fromBinary(UpdateSharedStateRequestSchema, b);
@@ -45,6 +51,21 @@ function decodeWatchResponse(b: Buffer) {
 /** A deserializer that notes when the bytes arrived (grpc-js calls it as each message comes in). */
 export function timedWatchDeserializer(now: () => number): (b: Buffer) => TimedWatchResponse {
   return (b) => ({ receivedMs: now(), bytes: b.length, message: decodeWatchResponse(b) });
+}
+
+/** A Watch stream's message, with its receive time and size as above. */
+export interface TimedWatchManyResponse {
+  readonly receivedMs: number;
+  readonly bytes: number;
+  readonly message: ReturnType<typeof decodeWatchManyResponse>;
+}
+
+function decodeWatchManyResponse(b: Buffer) {
+  return fromBinary(WatchResponseSchema, b);
+}
+
+export function timedWatchManyDeserializer(now: () => number): (b: Buffer) => TimedWatchManyResponse {
+  return (b) => ({ receivedMs: now(), bytes: b.length, message: decodeWatchManyResponse(b) });
 }
 
 /**

@@ -13,17 +13,21 @@ import {
   deserializeUpdateResponse,
   newChannel,
   serializeUpdateRequest,
+  serializeWatchManyRequest,
   serializeWatchRequest,
   statusName,
   timedWatchDeserializer,
+  timedWatchManyDeserializer,
   UPDATE_STATE_PATH,
+  WATCH_MANY_PATH,
   WATCH_PATH,
+  type TimedWatchManyResponse,
   type TimedWatchResponse,
 } from "./grpc-paths.js";
 import { encodeHistogram, newHistogram, recordMs } from "./histogram.js";
-import type { OpenResults, WatchAssignment, WatchResults, WorkerCommand, WorkerReply, WorkerRequest, WriteResults } from "./protocol.js";
+import type { OpenResults, WatchAssignment, WatchResults, WatchRpc, WorkerCommand, WorkerReply, WorkerRequest, WriteResults } from "./protocol.js";
 import { deliveryOf, stampedUpdate, wallClockMs } from "./stamp.js";
-import { OpenFailure, openTimer } from "./stream-open.js";
+import { OPEN_TIMEOUT_MS, OpenFailure, openTimer } from "./stream-open.js";
 
 /** A commit unanswered for this long fails with DEADLINE_EXCEEDED, so a writer always finishes. */
 const COMMIT_DEADLINE_MS = 30_000;
@@ -36,6 +40,10 @@ const increment = (counts: Record<string, number>, key: string, by = 1): void =>
 class Watchers {
   private readonly channels: grpc.Client[] = [];
   private readonly calls = new Set<grpc.ClientReadableStream<TimedWatchResponse>>();
+  /** Watch streams (rpc "watch"): one per channel, each holding that channel's watches. */
+  private readonly muxes = new Set<{ cancel(): void }>();
+  /** Open watches of the Watch streams (the count a WatchContext run gets from `calls`). */
+  private openWatches = 0;
   private readonly histograms = new Map<string, Histogram>();
   private readonly delivered: Record<string, number> = {};
   private readonly endedByCode: Record<string, number> = {};
@@ -48,6 +56,7 @@ class Watchers {
   private windowTo = Number.NEGATIVE_INFINITY;
   private closing = false;
   private readonly deserialize = timedWatchDeserializer(wallClockMs);
+  private readonly deserializeMany = timedWatchManyDeserializer(wallClockMs);
 
   /** Sets the window whose deliveries count; those before (warm-up) and after (drain) do not. */
   window(from: number, to: number): void {
@@ -55,13 +64,24 @@ class Watchers {
     this.windowTo = to;
   }
 
-  async open(assignments: readonly WatchAssignment[], streamsPerChannel: number, concurrency: number, principal: string): Promise<OpenResults> {
-    const jobs: Array<{ channel: grpc.Client; contextId: string; server: string }> = [];
+  /**
+   * Opens a watch per context id listed: with rpc "watch-context" a stream each, at most
+   * `streamsPerChannel` per channel; with rpc "watch" one Watch stream per channel holding that
+   * many watches. Either way at most `concurrency` are being opened at once.
+   */
+  async open(assignments: readonly WatchAssignment[], streamsPerChannel: number, concurrency: number, principal: string, rpc: WatchRpc): Promise<OpenResults> {
+    const jobs: Array<{ open: () => Promise<void> }> = [];
     for (const assignment of assignments) {
       for (let i = 0; i < assignment.contextIds.length; i += streamsPerChannel) {
         const channel = newChannel(assignment.address);
         this.channels.push(channel);
-        for (const contextId of assignment.contextIds.slice(i, i + streamsPerChannel)) jobs.push({ channel, contextId, server: assignment.server });
+        const group = assignment.contextIds.slice(i, i + streamsPerChannel);
+        if (rpc === "watch") {
+          const mux = this.openMux(channel, assignment.server, principal);
+          group.forEach((contextId, k) => jobs.push({ open: () => mux.create(BigInt(k + 1), contextId) }));
+        } else {
+          for (const contextId of group) jobs.push({ open: () => this.openOne(channel, contextId, assignment.server, principal) });
+        }
       }
     }
     const failedByCode: Record<string, number> = {};
@@ -70,7 +90,7 @@ class Watchers {
     const lane = async (): Promise<void> => {
       for (let job = jobs[next++]; job !== undefined; job = jobs[next++]) {
         try {
-          await this.openOne(job.channel, job.contextId, job.server, principal);
+          await job.open();
           opened++;
         } catch (error) {
           increment(failedByCode, error instanceof OpenFailure ? error.code : "UNKNOWN");
@@ -100,20 +120,7 @@ class Watchers {
           resolve();
           return;
         }
-        const delivery = deliveryOf(message);
-        if (delivery === undefined) return;
-        if (delivery.revision <= lastRevision) this.repeated++;
-        else if (lastRevision >= 0 && delivery.revision > lastRevision + 1) this.gaps += delivery.revision - lastRevision - 1;
-        lastRevision = Math.max(lastRevision, delivery.revision);
-        this.minBytes = Math.min(this.minBytes, response.bytes);
-        this.maxBytes = Math.max(this.maxBytes, response.bytes);
-        if (delivery.stampMs === undefined) return;
-        if (delivery.stampMs >= this.windowFrom && delivery.stampMs < this.windowTo) {
-          recordMs(this.histogramOf(server), response.receivedMs - delivery.stampMs);
-          increment(this.delivered, server);
-        } else {
-          this.outsideWindow++;
-        }
+        lastRevision = this.record(response, server, lastRevision) ?? lastRevision;
       });
       call.on("error", (error: grpc.ServiceError) => {
         clearTimeout(timer);
@@ -126,6 +133,93 @@ class Watchers {
         if (open && !this.closing) increment(this.endedByCode, "OK");
       });
     });
+  }
+
+  /**
+   * One Watch stream on `channel`; `create(watchId, contextId)` adds a watch (with a snapshot, as
+   * a WatchContext stream here opens) and resolves once its snapshot arrived.
+   */
+  private openMux(channel: grpc.Client, server: string, principal: string): { create: (watchId: bigint, contextId: string) => Promise<void> } {
+    const metadata = new grpc.Metadata();
+    metadata.set("x-principal-id", principal);
+    const call = channel.makeBidiStreamRequest(WATCH_MANY_PATH, serializeWatchManyRequest, this.deserializeMany, metadata, {});
+    this.muxes.add(call);
+    const lastRevisions = new Map<bigint, number>();
+    const pending = new Map<bigint, { resolve: () => void; reject: (error: OpenFailure) => void; timer: NodeJS.Timeout }>();
+    call.on("data", (response: TimedWatchManyResponse) => {
+      const { watchId, response: payload } = response.message;
+      if (payload.case === "snapshot") {
+        lastRevisions.set(watchId, Number(payload.value.revision));
+        this.openWatches++;
+        const waiting = pending.get(watchId);
+        pending.delete(watchId);
+        if (waiting !== undefined) {
+          clearTimeout(waiting.timer);
+          waiting.resolve();
+        }
+        return;
+      }
+      if (payload.case === "canceled") {
+        const code = statusName(payload.value.code);
+        const waiting = pending.get(watchId);
+        pending.delete(watchId);
+        if (waiting !== undefined) {
+          clearTimeout(waiting.timer);
+          waiting.reject(new OpenFailure(code));
+        } else if (!this.closing) {
+          this.openWatches--;
+          increment(this.endedByCode, code);
+        }
+        return;
+      }
+      const last = lastRevisions.get(watchId);
+      if (last === undefined) return;
+      const revision = this.record(response, server, last);
+      if (revision !== undefined) lastRevisions.set(watchId, revision);
+    });
+    call.on("error", (error: grpc.ServiceError) => {
+      this.muxes.delete(call);
+      for (const waiting of pending.values()) {
+        clearTimeout(waiting.timer);
+        waiting.reject(new OpenFailure(statusName(error.code)));
+      }
+      pending.clear();
+      if (!this.closing) increment(this.endedByCode, statusName(error.code), lastRevisions.size);
+    });
+    call.on("end", () => this.muxes.delete(call));
+    return {
+      create: (watchId, contextId) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            pending.delete(watchId);
+            reject(new OpenFailure("OPEN_TIMEOUT"));
+          }, OPEN_TIMEOUT_MS);
+          pending.set(watchId, { resolve, reject, timer });
+          call.write({ request: { case: "create", value: { watchId, contextId, sendSnapshot: true } } });
+        }),
+    };
+  }
+
+  /**
+   * Counts one message of a watch whose last revision was `last`: latency when it is a stamped
+   * revision of the window, and repeats or gaps against `last`. Returns the new last revision.
+   */
+  private record(response: TimedWatchResponse | TimedWatchManyResponse, server: string, last: number): number | undefined {
+    const delivery = deliveryOf(response.message);
+    if (delivery === undefined) return undefined;
+    if (delivery.revision <= last) this.repeated++;
+    else if (last >= 0 && delivery.revision > last + 1) this.gaps += delivery.revision - last - 1;
+    this.minBytes = Math.min(this.minBytes, response.bytes);
+    this.maxBytes = Math.max(this.maxBytes, response.bytes);
+    if (delivery.stampMs !== undefined) {
+      if (delivery.stampMs >= this.windowFrom && delivery.stampMs < this.windowTo) {
+        recordMs(this.histogramOf(server), response.receivedMs - delivery.stampMs);
+        increment(this.delivered, server);
+      } else {
+        this.outsideWindow++;
+      }
+    }
+    return Math.max(last, delivery.revision);
   }
 
   private histogramOf(server: string): Histogram {
@@ -148,7 +242,7 @@ class Watchers {
       gaps: this.gaps,
       endedByCode: { ...this.endedByCode },
       payloadBytes: { min: Number.isFinite(this.minBytes) ? this.minBytes : 0, max: this.maxBytes },
-      openStreams: this.calls.size,
+      openStreams: this.calls.size + this.openWatches,
     };
   }
 
@@ -156,6 +250,8 @@ class Watchers {
     this.closing = true;
     for (const call of this.calls) call.cancel();
     this.calls.clear();
+    for (const call of this.muxes) call.cancel();
+    this.muxes.clear();
     for (const channel of this.channels) channel.close();
   }
 }
@@ -246,7 +342,7 @@ const watchers = new Watchers();
 async function handle(command: WorkerCommand): Promise<OpenResults | WriteResults | WatchResults | null> {
   switch (command.kind) {
     case "open-watchers":
-      return watchers.open(command.assignments, command.streamsPerChannel, command.openConcurrency, command.principal);
+      return watchers.open(command.assignments, command.streamsPerChannel, command.openConcurrency, command.principal, command.rpc);
     case "write":
       return write(command);
     case "watch-window":

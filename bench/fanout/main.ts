@@ -7,6 +7,8 @@
  * prefix, drives them from worker threads, and tears everything down — also on Ctrl-C, on errors,
  * and when the whole run outlives its deadline.
  */
+import { runEtcd, type EtcdOutcome } from "./etcd.js";
+import { renderEtcd } from "./etcd-report.js";
 import { renderTable, writeJson, type ScenarioOutcome } from "./report.js";
 import { Cleanup } from "./resources.js";
 import type { FanoutResult } from "./run-fanout.js";
@@ -52,7 +54,19 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   describe(settings);
   const outcomes: ScenarioOutcome[] = [];
+  const etcd: EtcdOutcome[] = [];
+  // etcd runs before ours and (full size) again after, so the comparison spans the same stretch of this noisy machine's time.
+  const etcdRound = async (): Promise<void> => {
+    if (!settings.etcd || cleanup.closing) return;
+    process.stdout.write("etcd, same scenarios\n");
+    try {
+      etcd.push(await runEtcd(settings, only, cleanup));
+    } catch (error) {
+      etcd.push({ ran: false, why: error instanceof Error ? error.message : String(error) });
+    }
+  };
   try {
+    await etcdRound();
     if (only !== "b") {
       outcomes.push(await attempt("a-one-instance", "(a) one instance", () => spreadScenario(1, settings, cleanup)));
       outcomes.push(await attempt("a-two-instances", "(a) two instances", () => spreadScenario(2, settings, cleanup)));
@@ -62,12 +76,14 @@ async function main(): Promise<number> {
       outcomes.push(await attempt("b-bare", "(b) bare grpc-js, one context", () => hotScenarioBare(settings, cleanup)));
       outcomes.push(await attempt("b-ours", "(b) ours, one context", () => hotScenarioOurs(settings, cleanup)));
     }
+    if (settings.mode === "full" && etcd.some((r) => r.ran)) await etcdRound();
   } finally {
     await cleanup.runAll();
     clearTimeout(deadline);
   }
   console.log(renderTable(outcomes, settings));
-  const path = await writeJson(outcomes, settings, startedAt);
+  if (settings.etcd) console.log(renderEtcd(outcomes, etcd));
+  const path = await writeJson(outcomes, settings, startedAt, etcd);
   console.log(`JSON report: ${path} (${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s)`);
   return outcomes.some((o) => "error" in o) ? 1 : 0;
 }

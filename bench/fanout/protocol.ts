@@ -13,12 +13,16 @@ export interface WatchAssignment {
   readonly contextIds: readonly string[];
 }
 
+/** Which RPC the watchers use: a WatchContext stream per watch, or Watch streams holding many. */
+export type WatchRpc = "watch-context" | "watch";
+
 export type WorkerCommand =
   | {
       readonly kind: "open-watchers";
       readonly assignments: readonly WatchAssignment[];
-      /** Most streams on one channel (HTTP/2 connection). */
+      /** Most streams on one channel (HTTP/2 connection); with rpc "watch", the watches of its one Watch stream. */
       readonly streamsPerChannel: number;
+      readonly rpc: WatchRpc;
       /** Streams being opened at once per worker, so start-up does not stampede the server. */
       readonly openConcurrency: number;
       readonly principal: string;
@@ -60,6 +64,7 @@ export interface WatchResults {
   readonly endedByCode: Readonly<Record<string, number>>;
   /** Smallest and largest `events` message seen, in bytes. */
   readonly payloadBytes: { readonly min: number; readonly max: number };
+  /** Watches still open: WatchContext streams, or watches of Watch streams. */
   readonly openStreams: number;
 }
 

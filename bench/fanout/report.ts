@@ -6,9 +6,11 @@ import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import type { EtcdOutcome } from "./etcd.js";
+import { compareWithEtcd } from "./etcd-report.js";
 import type { LatencySummary } from "./histogram.js";
 import { REPO_ROOT } from "./processes.js";
-import type { FanoutResult } from "./run-fanout.js";
+import { WATCH_STREAMS, type FanoutResult } from "./run-fanout.js";
 import type { FanoutSettings } from "./settings.js";
 
 /** Issue 4's targets for this machine, and the seed's figure they improve on. */
@@ -96,12 +98,17 @@ export function renderTable(outcomes: readonly ScenarioOutcome[], settings: Fano
   lines.push("");
   lines.push(`fan-out benchmark (${settings.mode}) — ${m["cpus"]} × ${m["cpuModel"]}, ${m["memoryGiB"]} GiB, Node ${m["node"]}`);
   lines.push("driver, servers, Postgres and Redis share this machine: read ratios rather than absolute figures");
+  lines.push(
+    settings.rpc === "watch"
+      ? `our watchers: watches of Watch streams (about ${WATCH_STREAMS} streams per scenario, as etcd's anchor spreads its watchers); the bare server's: a WatchContext stream each`
+      : "our watchers and the bare server's: a WatchContext stream each (≤ 500 per connection)",
+  );
   lines.push("");
   lines.push("commit→delivery latency per delivery (ms: commit stamped by the writer → message decoded by the watcher)");
   lines.push(
     [
       "scenario".padEnd(34),
-      pad("streams", 7),
+      pad("watches", 7),
       pad("contexts", 8),
       pad("commits/s", 9),
       pad("deliveries/s", 12),
@@ -142,12 +149,12 @@ export function renderTable(outcomes: readonly ScenarioOutcome[], settings: Fano
     );
   }
   lines.push("");
-  lines.push("server memory per open watch stream ((RSS with the streams open and idle − RSS before) / streams)");
+  lines.push("server memory per open watch ((RSS with the watches open and idle − RSS before) / watches; a watch is a stream or a watch of a Watch stream)");
   for (const outcome of outcomes) {
     if (failed(outcome)) continue;
     for (const s of outcome.servers) {
       if (s.streams === 0) continue;
-      lines.push(`  ${`${outcome.title}, ${s.label}`.padEnd(36)} ${pad(s.streams, 6)} streams: ${mb(s.rssIdleBytes)} → ${mb(s.rssWatchingBytes)}  ≈ ${kb(s.bytesPerStream)} per stream`);
+      lines.push(`  ${`${outcome.title}, ${s.label}`.padEnd(36)} ${pad(s.streams, 6)} watches: ${mb(s.rssIdleBytes)} → ${mb(s.rssWatchingBytes)}  ≈ ${kb(s.bytesPerStream)} per watch`);
     }
   }
   lines.push("");
@@ -178,7 +185,7 @@ function sourceRevision(): { commit: string; srcDirty: boolean } | undefined {
 }
 
 /** Writes the JSON report; returns its path. */
-export async function writeJson(outcomes: readonly ScenarioOutcome[], settings: FanoutSettings, startedAt: Date): Promise<string> {
+export async function writeJson(outcomes: readonly ScenarioOutcome[], settings: FanoutSettings, startedAt: Date, etcd: readonly EtcdOutcome[] = []): Promise<string> {
   const dir = join(REPO_ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
@@ -196,6 +203,7 @@ export async function writeJson(outcomes: readonly ScenarioOutcome[], settings: 
     targets: TARGETS,
     verdicts: verdicts(outcomes),
     scenarios: outcomes,
+    etcd: { rounds: etcd, comparison: compareWithEtcd(outcomes, etcd) },
   };
   await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
   return path;

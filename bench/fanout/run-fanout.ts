@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { encodeHistogram, ghzLatency, mergeHistograms, summarize, type LatencySummary } from "./histogram.js";
 import { cpuSeconds, rssBytes, type ServerProcess } from "./processes.js";
-import type { WatchAssignment, WatchResults } from "./protocol.js";
+import type { WatchAssignment, WatchResults, WatchRpc } from "./protocol.js";
 import type { Cleanup } from "./resources.js";
 import type { FanoutSettings } from "./settings.js";
 import { wallClockMs } from "./stamp.js";
@@ -25,7 +25,12 @@ export interface FanoutSpec {
   readonly watchers: number;
   readonly commitsPerSecond: number;
   readonly principal: string;
+  /** WatchContext streams, or watches on about WATCH_STREAMS Watch streams (as etcd's anchor spreads its watchers). */
+  readonly rpc: WatchRpc;
 }
+
+/** With rpc "watch", the watchers share about this many Watch streams (etcd's anchor: 10 clients, one Watch stream each). */
+export const WATCH_STREAMS = 10;
 
 export interface ServerFigures {
   readonly label: string;
@@ -49,6 +54,7 @@ export interface FanoutResult {
     readonly measureSeconds: number;
     readonly watchWorkers: number;
     readonly streamsPerChannel: number;
+    readonly rpc: WatchRpc;
   };
   readonly open: { readonly opened: number; readonly failedByCode: Record<string, number>; readonly seconds: number };
   /** Commit→delivery latency of every delivery whose commit was stamped in the window. */
@@ -134,7 +140,8 @@ export async function runFanout(spec: FanoutSpec, settings: FanoutSettings, clea
         worker.send({
           kind: "open-watchers",
           assignments: [...plan[w]!].map(([server, contextIds]): WatchAssignment => ({ address: server.address, server: server.label, contextIds })),
-          streamsPerChannel: settings.streamsPerChannel,
+          streamsPerChannel: spec.rpc === "watch" ? Math.ceil(spec.watchers / WATCH_STREAMS) : settings.streamsPerChannel,
+          rpc: spec.rpc,
           openConcurrency: settings.openConcurrency,
           principal: spec.principal,
         }),
@@ -242,7 +249,8 @@ export async function runFanout(spec: FanoutSpec, settings: FanoutSettings, clea
         warmupSeconds: settings.warmupMs / 1000,
         measureSeconds: windowSeconds,
         watchWorkers: settings.watchWorkers,
-        streamsPerChannel: settings.streamsPerChannel,
+        streamsPerChannel: spec.rpc === "watch" ? Math.ceil(spec.watchers / WATCH_STREAMS) : settings.streamsPerChannel,
+        rpc: spec.rpc,
       },
       open: { opened, failedByCode, seconds: Math.round(openSeconds * 10) / 10 },
       latency: summarize(all),

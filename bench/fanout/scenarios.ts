@@ -35,6 +35,7 @@ async function startCluster(count: number, settings: FanoutSettings, cleanup: Cl
     // Every watcher here is the one benchmark principal; the per-principal quotas exist to stop
     // one agent hogging an instance, which is what this load does on purpose.
     WATCH_MAX_PER_PRINCIPAL: String(Math.max(settings.spread.watchers, settings.hot.watchers)),
+    WATCH_MAX_PER_STREAM: String(Math.max(settings.spread.watchers, settings.hot.watchers)),
     RATE_LIMIT_RPS: "0",
   };
   const servers: ServerProcess[] = [];
@@ -106,6 +107,7 @@ export async function spreadScenario(instances: 1 | 2, settings: FanoutSettings,
         watchers: settings.spread.watchers,
         commitsPerSecond: settings.spread.commitsPerSecond,
         principal: PRINCIPAL,
+        rpc: settings.rpc,
       },
       settings,
       cleanup,
@@ -131,6 +133,7 @@ export async function hotScenarioOurs(settings: FanoutSettings, cleanup: Cleanup
         watchers: settings.hot.watchers,
         commitsPerSecond: settings.hot.commitsPerSecond,
         principal: PRINCIPAL,
+        rpc: settings.rpc,
       },
       settings,
       cleanup,
@@ -155,6 +158,8 @@ export async function hotScenarioBare(settings: FanoutSettings, cleanup: Cleanup
         watchers: settings.hot.watchers,
         commitsPerSecond: settings.hot.commitsPerSecond,
         principal: PRINCIPAL,
+        // The bare server serves WatchContext only: its figure is the floor of a stream per watcher.
+        rpc: "watch-context",
       },
       settings,
       cleanup,

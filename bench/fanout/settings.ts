@@ -3,6 +3,7 @@
  * the benchmark works), and overrides for a machine that cannot hold the full size.
  */
 import { parseArgs } from "node:util";
+import type { WatchRpc } from "./protocol.js";
 
 /** Scenario (a): many watchers spread over many contexts. */
 export interface SpreadSettings {
@@ -19,6 +20,10 @@ export interface HotSettings {
 
 export interface FanoutSettings {
   readonly mode: "full" | "quick";
+  /** How our server's watchers watch: a WatchContext stream each, or Watch streams holding many (etcd's shape). */
+  readonly rpc: WatchRpc;
+  /** Run etcd's side of the scenarios too (when an etcd binary is on the PATH). */
+  readonly etcd: boolean;
   readonly spread: SpreadSettings;
   readonly hot: HotSettings;
   /** Load before the measured window (connections warm, JIT done, hub feeds created). */
@@ -81,6 +86,11 @@ export const USAGE = `npm run bench:fanout [-- options]
   --seconds N        measured window per scenario  (full: ${FULL.measureMs / 1000})
   --workers N        watch worker threads          (default: ${FULL.watchWorkers})
   --only a|b         run one scenario only
+  --no-etcd          skip etcd (run beside ours by default when an etcd binary is on the PATH,
+                     before ours and, full size, again after; ETCD_BIN names another binary)
+  --rpc watch|watch-context
+                     our watchers as watches on ~10 Watch streams (default, etcd's shape) or a
+                     WatchContext stream each (≤ 500 per connection)
 
   BENCH_DATABASE_URL  Postgres admin URL (default TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
   BENCH_REDIS_URL     Redis URL (default TEST_REDIS_URL or redis://127.0.0.1:6379)`;
@@ -109,15 +119,20 @@ export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): {
       seconds: { type: "string" },
       workers: { type: "string" },
       only: { type: "string" },
+      rpc: { type: "string", default: "watch" },
+      "no-etcd": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
   });
   const base = values.quick ? QUICK : FULL;
   if (values.only !== undefined && values.only !== "a" && values.only !== "b") throw new Error(`--only must be a or b, got "${values.only}"`);
+  if (values.rpc !== "watch" && values.rpc !== "watch-context") throw new Error(`--rpc must be watch or watch-context, got "${values.rpc}"`);
   const seconds = positive("seconds", values.seconds);
   const settings: FanoutSettings = {
     mode: values.quick ? "quick" : "full",
+    rpc: values.rpc,
+    etcd: !values["no-etcd"],
     spread: {
       watchers: Math.round(positive("watchers", values.watchers) ?? base.spread.watchers),
       contexts: Math.round(positive("contexts", values.contexts) ?? base.spread.contexts),

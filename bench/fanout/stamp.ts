@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { UpdateSharedStateRequest, UpdateSharedStateRequestSchema, WatchContextResponse } from "../../gen/mplp/context/v1/context_service_pb.js";
+import type { UpdateSharedStateRequest, UpdateSharedStateRequestSchema, WatchContextResponse, WatchResponse } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { StateOperation } from "../../gen/mplp/context/v1/shared_state_pb.js";
 
 /** The variable every benchmark commit sets. */
@@ -41,8 +41,8 @@ export interface Delivery {
   readonly stampMs: number | undefined;
 }
 
-/** The revision and stamp of an `events` message; undefined for snapshots and progress. */
-export function deliveryOf(message: WatchContextResponse): Delivery | undefined {
+/** The revision and stamp of an `events` message (of either watch RPC); undefined for anything else. */
+export function deliveryOf(message: WatchContextResponse | WatchResponse): Delivery | undefined {
   if (message.response.case !== "events") return undefined;
   const { revision, events } = message.response.value;
   let stampMs: number | undefined;
