@@ -27,8 +27,10 @@ export class ReadAccess {
     member: Pick<Participant, "roles"> | null,
     private readonly checkedAt: number,
   ) {
-    this.context = context;
-    this.member = member;
+    // Only what READ depends on: the context read at the start (its shared state too, with a
+    // snapshot) and the membership row would otherwise live as long as the watch, once per watch.
+    this.context = { accessControl: context.accessControl };
+    this.member = member === null ? null : { roles: member.roles };
     this.readable = this.decide();
   }
 
