@@ -15,6 +15,7 @@ import { PrometheusMetrics } from "./metrics/prometheus-metrics.js";
 import { startTracing } from "./tracing/tracing.js";
 import { WatchHub } from "./service/watch-hub.js";
 import { readPath } from "./read-path.js";
+import { eventsFromWire } from "./store/committed-events.js";
 import { PgContextStore } from "./store/context-store.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { LocalDoorbell } from "./store/local-doorbell.js";
@@ -52,6 +53,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger,
   });
   // Every commit rings "context X is at revision N" for the watch hubs of all instances.
+  const shared = config.redisUrl !== undefined;
   const doorbell: Doorbell =
     config.redisUrl === undefined ? new LocalDoorbell() : new RedisDoorbell({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
   // One operation at a time on PGlite (one connection); a pool's worth on Postgres.
@@ -66,7 +68,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       // This instance's own watchers get the events straight away (no read-back); then the ring,
       // for the other instances (and as the fallback here).
       for (const [contextId, revision] of heads) hub.committed(contextId, revision, () => committed.of(contextId));
-      for (const [contextId, revision] of heads) doorbell.ring(contextId, revision);
+      // With Redis, a small revision's events ride along: the other instances deliver them unread.
+      for (const [contextId, revision] of heads) doorbell.ring(contextId, revision, shared ? committed.wire(contextId) : undefined);
     },
   });
   const reads = readPath(pgStore, config, doorbell, logger);
@@ -75,7 +78,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   if (reads.counters !== null) metrics.observeCache(reads.counters);
   const replicas = database.replicas;
   if (replicas !== undefined) metrics.observeReplicas(() => replicas.counters(), () => replicas.status());
-  const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs }, logger);
+  const hub = new WatchHub(store, doorbell, { queueRevisions: config.watchQueueRevisions, reconcileMs: config.watchReconcileMs, decodeEvents: eventsFromWire }, logger);
   metrics.observeDatabase(() => database.sql.counters);
   metrics.observeWork(poolMax, () => pgStore.operationsInFlight, () => hub.backlog, queue);
   const presence = { ttlMs: config.presenceTtlMs, activityTimeoutMs: config.participantActivityTimeoutMs };

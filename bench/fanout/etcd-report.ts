@@ -12,7 +12,12 @@ export const ETCD_TARGETS = { p95RatioToEtcd: 1, twoInstancesRatioToOne: 1.25, b
 
 const ok = (o: ScenarioOutcome | undefined): o is FanoutResult => o !== undefined && !("error" in o);
 const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+/** The median; of an even count, the mean of the middle two. */
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 
 export interface EtcdComparison {
   readonly scenario: "a" | "b";
@@ -38,7 +43,7 @@ export function compareWithEtcd(outcomes: readonly ScenarioOutcome[], rounds: re
 
 function etcdLine(label: string, s: EtcdScenario): string {
   const d = s.delivery;
-  return `  ${label.padEnd(36)} ${String(s.watchers).padStart(7)} ${String(s.keys).padStart(8)} ${String(s.putsPerSecond).padStart(9)} ${String(s.deliveriesPerSecond).padStart(12)} ${ms(d.p50Ms).padStart(7)} ${ms(d.p95Ms).padStart(7)} ${ms(d.p99Ms).padStart(7)} ${ms(d.p999Ms).padStart(7)}   put ack p50/p95 ${ms(s.putAck.p50Ms)}/${ms(s.putAck.p95Ms)} ms, ${s.bytesPerWatcher === null ? "?" : (s.bytesPerWatcher / 1024).toFixed(1)} KB per watcher, server CPU ${s.serverCpuPercent ?? "?"}%${s.putErrors > 0 ? `, ${s.putErrors} put errors` : ""}`;
+  return `  ${label.padEnd(36)} ${String(s.watchers).padStart(7)} ${String(s.keys).padStart(8)} ${String(s.putsPerSecond).padStart(9)} ${String(s.deliveriesPerSecond).padStart(12)} ${ms(d.p50Ms).padStart(7)} ${ms(d.p95Ms).padStart(7)} ${ms(d.p99Ms).padStart(7)} ${ms(d.p999Ms).padStart(7)}   put ack p50/p95 ${ms(s.putAck.p50Ms)}/${ms(s.putAck.p95Ms)} ms, ${s.bytesPerWatcher === null || s.bytesPerWatcher < 0 ? "? (RSS fell: the previous scenario's memory was returned)" : `${(s.bytesPerWatcher / 1024).toFixed(1)} KB`} per watcher, server CPU ${s.serverCpuPercent ?? "?"}%${s.putErrors > 0 ? `, ${s.putErrors} put errors` : ""}`;
 }
 
 export function renderEtcd(outcomes: readonly ScenarioOutcome[], rounds: readonly EtcdOutcome[]): string {

@@ -136,8 +136,8 @@ class Watchers {
   }
 
   /**
-   * One Watch stream on `channel`; `create(watchId, contextId)` adds a watch (with a snapshot, as
-   * a WatchContext stream here opens) and resolves once its snapshot arrived.
+   * One Watch stream on `channel`; `create(watchId, contextId)` adds a watch from the context's
+   * next revision and resolves once it is `created`.
    */
   private openMux(channel: grpc.Client, server: string, principal: string): { create: (watchId: bigint, contextId: string) => Promise<void> } {
     const metadata = new grpc.Metadata();
@@ -148,8 +148,10 @@ class Watchers {
     const pending = new Map<bigint, { resolve: () => void; reject: (error: OpenFailure) => void; timer: NodeJS.Timeout }>();
     call.on("data", (response: TimedWatchManyResponse) => {
       const { watchId, response: payload } = response.message;
-      if (payload.case === "snapshot") {
-        lastRevisions.set(watchId, Number(payload.value.revision));
+      if (payload.case === "created") {
+        // Live from here (the server joins the watch to its context's feed before it says so);
+        // no snapshot, as etcd's watchers have none: the first revision sets the cursor.
+        lastRevisions.set(watchId, -1);
         this.openWatches++;
         const waiting = pending.get(watchId);
         pending.delete(watchId);
@@ -195,7 +197,7 @@ class Watchers {
             reject(new OpenFailure("OPEN_TIMEOUT"));
           }, OPEN_TIMEOUT_MS);
           pending.set(watchId, { resolve, reject, timer });
-          call.write({ request: { case: "create", value: { watchId, contextId, sendSnapshot: true } } });
+          call.write({ request: { case: "create", value: { watchId, contextId } } });
         }),
     };
   }

@@ -286,9 +286,14 @@ export interface ContextStore {
  * good by the hub's periodic check of the database heads — so ring() never fails a caller.
  */
 export interface Doorbell {
-  ring(contextId: string, revision: number): void;
-  /** Calls `listener` for every ring, from any instance; returns the unsubscribe. */
-  subscribe(listener: (contextId: string, revision: number) => void): () => void;
+  /**
+   * "Context X reached revision N", to every instance. `events`, when given, are the revision's
+   * events in the store's wire form (CommittedEvents.wire): the other instances' watch hubs
+   * deliver them without reading them back; a doorbell may drop them (the ring alone still works).
+   */
+  ring(contextId: string, revision: number, events?: string): void;
+  /** Calls `listener` for every ring, from any instance, with its events when they came along; returns the unsubscribe. */
+  subscribe(listener: (contextId: string, revision: number, events?: string) => void): () => void;
   /**
    * "What is cached of context X went stale though its revision did not move" (a lease renewal, a
    * compaction): every instance's read cache drops it. A hint like ring(): never throws or waits.

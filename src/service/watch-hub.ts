@@ -10,7 +10,8 @@
  * The last watcher of a context to leave takes its feed with it.
  *
  * The events this instance commits reach its own feeds directly (committed, before the doorbell
- * rings), saving each a read of what was just written; other instances hear the doorbell and read.
+ * rings), saving each a read of what was just written; other instances hear the doorbell, which
+ * carries a small revision's events too (options.decodeEvents), and read only what it did not.
  */
 import { AppError } from "../domain/app-error.js";
 import type { ContextEvent } from "../domain/event.js";
@@ -47,11 +48,14 @@ export class WatchHub implements WatchUseCase {
     private readonly logger?: Logger,
   ) {
     this.readBatchEvents = options.readBatchEvents ?? DEFAULT_READ_BATCH_EVENTS;
-    this.unsubscribe = doorbell.subscribe((contextId, revision) => {
+    this.unsubscribe = doorbell.subscribe((contextId, revision, events) => {
       // This instance's own ring arrives before its hand-off: leave it to the hand-off, which
       // ends with notify(its revision) anyway, rather than start a read of what is on its way.
       if (revision <= (this.handOffs.get(contextId)?.revision ?? 0)) return;
-      this.feeds.get(contextId)?.notify(revision);
+      const feed = this.feeds.get(contextId);
+      if (feed === undefined) return;
+      if (events !== undefined && options.decodeEvents !== undefined && revision > feed.head) this.ringWithEvents(feed, contextId, events, options.decodeEvents);
+      feed.notify(revision);
     });
     this.timer = setInterval(() => void this.reconcile(), options.reconcileMs);
     this.timer.unref();
@@ -117,6 +121,21 @@ export class WatchHub implements WatchUseCase {
   /** True once close() ran: every watch has ended with SERVICE_UNAVAILABLE and new ones are refused. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * Another instance's commit, its events carried by the ring: pushed as a hand-off is (only
+   * while they continue exactly from the feed's head), saving this instance the read-back. Events
+   * that do not decode, or are not all of this context, are left to the read the ring also starts.
+   */
+  private ringWithEvents(feed: WatchFeed, contextId: string, wire: string, decode: (wire: string) => readonly ContextEvent[]): void {
+    try {
+      const events = decode(wire);
+      if (events.some((e) => e.contextId !== contextId)) throw new Error("a ring carried another context's events");
+      feed.handOff(groupByRevision(events));
+    } catch (error) {
+      this.logger?.warn({ err: error, contextId }, "watch hub could not take a ring's events; reading them instead");
+    }
   }
 
   /** Open streams, for tests and metrics. */

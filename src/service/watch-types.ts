@@ -62,6 +62,8 @@ export interface WatchHubOptions {
   readonly reconcileMs: number;
   /** Events per database read (a revision is never split, so a read may return a little more). */
   readonly readBatchEvents?: number;
+  /** Reads the events a ring carries (the store's wire form); without it, rings' events are ignored and read from the log. */
+  readonly decodeEvents?: (wire: string) => readonly ContextEvent[];
 }
 
 /** progress_interval_ms: 0 means this; other values must fall within the bounds below. */

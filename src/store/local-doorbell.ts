@@ -1,7 +1,8 @@
 /**
  * The doorbell of a single instance (no REDIS_URL): rings go straight to this process's listeners.
  * Listeners run on a later microtask, never inside ring(): ring() is called right after a commit,
- * and a listener's work (or its failure) must not become the committing caller's.
+ * and a listener's work (or its failure) must not become the committing caller's. A ring's events
+ * are not passed on: the only listener is this process's hub, which has them from the commit.
  */
 import type { Doorbell } from "../service/ports.js";
 

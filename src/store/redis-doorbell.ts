@@ -1,7 +1,10 @@
 /**
  * The doorbell shared by every instance (REDIS_URL set): rings are published on one Redis pub/sub
- * channel, `${keyPrefix}doorbell`, as `${contextId} ${revision}`, touches as `${contextId} t`, and
- * every instance's subscriber hands them to its listeners. Touches reach the touching instance's
+ * channel, `${keyPrefix}doorbell`, as `${contextId} ${revision}` or, carrying the revision's events
+ * (small ones: CommittedEvents.wire), `${contextId} ${revision} ${events}`; touches as
+ * `${contextId} t`; every instance's subscriber hands them to its listeners. An instance of an
+ * older version takes a ring with events for none at all, and finds the revision at its next
+ * reconcile (WATCH_RECONCILE_MS): mixed versions cost latency during a rolling upgrade, not events. Touches reach the touching instance's
  * own listeners at once, not through Redis: its next read must see its own write.
  *
  * Redis is only a hint here (Postgres is the truth, and the hub reconciles with it), so Redis being
@@ -14,7 +17,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "../logger.js";
 import { ALL_CONTEXTS, type Doorbell } from "../service/ports.js";
 
-type Listener = (contextId: string, revision: number) => void;
+type Listener = (contextId: string, revision: number, events?: string) => void;
 
 /** Unsent rings and touches kept at most; beyond, one touch of ALL_CONTEXTS replaces them. */
 const MAX_UNSENT = 10_000;
@@ -26,13 +29,15 @@ export interface RedisDoorbellOptions {
   readonly logger: Logger;
 }
 
-/** `${contextId} ${revision}` → its parts; null for anything else on the channel. */
-export function parseRing(message: string): { contextId: string; revision: number } | null {
+/** `${contextId} ${revision}[ ${events}]` → its parts; null for anything else on the channel. */
+export function parseRing(message: string): { contextId: string; revision: number; events?: string } | null {
   const space = message.indexOf(" ");
   if (space <= 0) return null;
-  const revision = Number(message.slice(space + 1));
-  if (!Number.isSafeInteger(revision) || revision < 0) return null;
-  return { contextId: message.slice(0, space), revision };
+  const second = message.indexOf(" ", space + 1);
+  const revision = Number(message.slice(space + 1, second < 0 ? undefined : second));
+  if (!Number.isSafeInteger(revision) || revision < 0 || message.slice(space + 1, second < 0 ? undefined : second) === "") return null;
+  const contextId = message.slice(0, space);
+  return second < 0 ? { contextId, revision } : { contextId, revision, events: message.slice(second + 1) };
 }
 
 /** `${contextId} t` → the context id; null for anything else. */
@@ -85,8 +90,9 @@ export class RedisDoorbell implements Doorbell {
     });
   }
 
-  ring(contextId: string, revision: number): void {
-    this.publish(`${contextId} r`, `${contextId} ${revision}`);
+  ring(contextId: string, revision: number, events?: string): void {
+    const ring = `${contextId} ${revision}`;
+    this.publish(`${contextId} r`, events === undefined ? ring : `${ring} ${events}`, ring);
   }
 
   touch(contextId: string): void {
@@ -108,7 +114,7 @@ export class RedisDoorbell implements Doorbell {
   }
 
   subscribe(listener: Listener): () => void {
-    const entry: Listener = (id, rev) => listener(id, rev);
+    const entry: Listener = (id, rev, events) => listener(id, rev, events);
     this.listeners.add(entry);
     return () => void this.listeners.delete(entry);
   }
@@ -135,7 +141,7 @@ export class RedisDoorbell implements Doorbell {
     if (ring === null) return;
     for (const listener of this.listeners) {
       try {
-        listener(ring.contextId, ring.revision);
+        listener(ring.contextId, ring.revision, ring.events);
       } catch (error) {
         this.logger.error({ err: error }, "doorbell listener failed");
       }
@@ -148,11 +154,13 @@ export class RedisDoorbell implements Doorbell {
    * old revision until its entry expired. Per context only the newest ring is kept; past
    * MAX_UNSENT the lot is replaced by one "touch everything".
    */
-  private publish(key: string, message: string): void {
+  /** Publishes `message`; if it is lost, `kept` (default: the message) is what is sent again on reconnect. */
+  private publish(key: string, message: string, kept = message): void {
     if (this.closed) return;
     const lost = (error: unknown): void => {
       this.failed("publisher", error);
-      this.keep(key, message);
+      // A ring is kept without its events: an old revision's events are worth no memory here.
+      this.keep(key, kept);
     };
     try {
       this.publisher.publish(this.channel, message).catch(lost);
