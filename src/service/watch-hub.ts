@@ -63,14 +63,13 @@ export class WatchHub implements WatchUseCase {
 
   /**
    * Serves one stream: resolves when it should end with OK (after CONTEXT_DELETED), rejects with
-   * the AppError to end it with. Cancelling `sink.signal` ends it and frees what it held.
+   * the AppError to end it with. Cancelling `sink.signal` (or calling `sink.started`'s cancel) ends it and frees what it held.
    */
   async watch(caller: Caller, request: WatchRequest, sink: WatchSink): Promise<void> {
     if (this.closed) throw this.shuttingDown();
     const start = await startWatch(this.store, caller, request);
-    sink.signal.throwIfAborted();
+    sink.signal?.throwIfAborted();
     if (this.closed) throw this.shuttingDown();
-    sink.started?.();
     const feed = this.feedOf(request.contextId, start.revision);
     const watcher = new Watcher(feed, sink, start.access, {
       contextId: request.contextId,
@@ -81,6 +80,7 @@ export class WatchHub implements WatchUseCase {
       onEnd: (w) => this.leave(feed, w),
     });
     feed.watchers.add(watcher);
+    sink.started?.((reason) => watcher.abort(reason));
     watcher.start(start.snapshot);
     // This stream's own read may have seen a revision the feed has not heard of yet.
     feed.notify(start.revision);

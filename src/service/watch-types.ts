@@ -26,13 +26,18 @@ export interface WatchSink {
    * promise per write is a microtask per stream.
    */
   send(message: WatchMessage): Promise<void> | undefined;
-  /** Aborted when the client cancels or the deadline passes: the watcher then lets go of everything. */
-  readonly signal: AbortSignal;
   /**
-   * Called once the watch has started (request valid, READ checked, not compacted), before its
-   * first message: a multiplexed stream answers `created` here, so a refused create never gets one.
+   * Aborted when the client cancels or the deadline passes: the watcher then lets go of everything.
+   * A multiplexed stream gives none (an AbortSignal and its listener per watch cost a KB of a
+   * watch's few) and ends its watches through `started`'s cancel instead.
    */
-  readonly started?: () => void;
+  readonly signal?: AbortSignal;
+  /**
+   * Called once the watch has started (request valid, READ checked, not compacted) and joined its
+   * context's feed, before its first message, with the function that ends it (as an abort would):
+   * a multiplexed stream answers `created` here, so a refused create never gets one.
+   */
+  readonly started?: (cancel: (reason: unknown) => void) => void;
 }
 
 /** A WatchContext request, as the transport decoded it. */

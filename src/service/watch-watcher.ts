@@ -62,7 +62,7 @@ export class Watcher {
   private idleSince = 0;
   private roomWaiter: (() => void) | undefined;
   private settle!: (outcome: Outcome) => void;
-  private readonly onAbort = (): void => this.finish({ ok: false, error: this.sink.signal.reason });
+  private readonly onAbort = (): void => this.finish({ ok: false, error: this.sink.signal?.reason });
 
   /** Resolves when the stream should end with OK; rejects with the error to end it with. */
   readonly done: Promise<void>;
@@ -91,8 +91,10 @@ export class Watcher {
 
   /** Starts delivering: `first` (the snapshot) goes out before any revision. */
   start(first?: WatchMessage): void {
-    if (this.sink.signal.aborted) return this.onAbort();
-    this.sink.signal.addEventListener("abort", this.onAbort, { once: true });
+    // Ended already (cancelled as it started).
+    if (this.mode === "done") return;
+    if (this.sink.signal?.aborted === true) return this.onAbort();
+    this.sink.signal?.addEventListener("abort", this.onAbort, { once: true });
     if (first !== undefined) {
       this.lastWritten = Math.max(this.lastWritten, first.revision);
       this.enqueue(first);
@@ -242,7 +244,7 @@ export class Watcher {
 
   private sendFailed(error: unknown): void {
     this.pumping = false;
-    this.finish({ ok: false, error: this.sink.signal.aborted ? this.sink.signal.reason : error });
+    this.finish({ ok: false, error: this.sink.signal?.aborted === true ? this.sink.signal.reason : error });
   }
 
   /** Ends the stream once what is queued has been written. */
@@ -261,7 +263,7 @@ export class Watcher {
     this.queuedRevisions = 0;
     this.disarmProgress();
     this.wakePuller();
-    this.sink.signal.removeEventListener("abort", this.onAbort);
+    this.sink.signal?.removeEventListener("abort", this.onAbort);
     this.options.onEnd(this);
     this.settle(outcome);
   }

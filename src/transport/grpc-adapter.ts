@@ -147,10 +147,20 @@ async function* decodedRequests<T>(stream: Readable, typeName: string, signal: A
 function sender<Res>(stream: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>, signal: AbortSignal): Send<Res> {
   let aborted = signal.aborted;
   if (!aborted) signal.addEventListener("abort", () => (aborted = true), { once: true });
+  // One wait for 'drain' however many writers are held up by it: the watches of a Watch stream
+  // all write to it, and a listener (on the stream and on the signal) per watch would pile up.
+  let drained: Promise<void> | undefined;
   return (response) => {
     if (aborted) throw signal.reason;
     if (stream.write(response)) return undefined;
-    return once(stream, "drain", { signal }).then(() => undefined);
+    drained ??= once(stream, "drain", { signal }).then(
+      () => void (drained = undefined),
+      (error: unknown) => {
+        drained = undefined;
+        throw error;
+      },
+    );
+    return drained;
   };
 }
 

@@ -26,6 +26,9 @@ import type { WatchQuota } from "./watch-quota.js";
 
 type WatchStreamMethod = MethodsOf<typeof ContextServiceDesc>["watch"];
 
+/** What a watch the client cancelled ends with inside the hub (its `canceled` says CANCELLED, code OK). */
+const CANCELLED = new AppError("SERVICE_UNAVAILABLE", "cancelled by the client");
+
 /** Limits of the Watch handler. */
 export interface WatchStreamOptions {
   /** Most watches one stream may hold at once (WATCH_MAX_PER_STREAM). */
@@ -51,7 +54,8 @@ export function watchHandler(hub: WatchUseCase, options: WatchStreamOptions): Me
 }
 
 interface OpenWatch {
-  readonly controller: AbortController;
+  /** Ends the watch; set once it has started (until then, `cancelled` or the stream's end stops it at the start). */
+  cancel: ((reason: unknown) => void) | undefined;
   /** The client asked to cancel it: its end is `canceled` OK/CANCELLED whatever the hub says. */
   cancelled: boolean;
 }
@@ -63,6 +67,8 @@ class WatchStream {
   /** The id the server gives the next create that names none (see nextServerId). */
   private serverId = 1n;
   private idle: (() => void) | undefined;
+  /** The stream is ending: no watch starts any more. */
+  private closed = false;
   private fail!: (error: unknown) => void;
   /** Rejects with what ends the whole stream (the hub shut down); never resolves. */
   readonly failed: Promise<never>;
@@ -74,6 +80,8 @@ class WatchStream {
     private readonly options: WatchStreamOptions,
   ) {
     this.caller = callerOf(ctx);
+    // One listener for the stream, not a signal per watch: the client going away ends them all.
+    ctx.signal.addEventListener("abort", () => this.close(), { once: true });
     this.failed = new Promise<never>((_, reject) => (this.fail = reject));
     // Whoever loses the race with serve() has no one to hear it.
     this.failed.catch(() => {});
@@ -96,12 +104,20 @@ class WatchStream {
     while (this.watches.size > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 
-  /** Ends every watch still open (the stream is ending, however it ends). */
+  /** Ends every watch still open (the stream is ending, however it ends); those still starting end as they start. */
   close(): void {
-    for (const watch of this.watches.values()) watch.controller.abort(this.ctx.signal.reason);
+    if (this.closed) return;
+    this.closed = true;
+    for (const watch of this.watches.values()) watch.cancel?.(this.gone());
+  }
+
+  /** What ends a watch whose stream is gone (nobody hears it: the stream is not written to any more). */
+  private gone(): unknown {
+    return this.ctx.signal.aborted ? this.ctx.signal.reason : new AppError("SERVICE_UNAVAILABLE", "the Watch stream ended");
   }
 
   private create(request: WatchCreateRequest): void {
+    if (this.closed) return;
     const refused = this.refusal(request.watchId);
     if (refused !== undefined) return this.write(watchCanceledOut(request.watchId, { error: refused }));
     const id = request.watchId > 0n ? request.watchId : this.nextServerId();
@@ -111,11 +127,9 @@ class WatchStream {
     } catch (error) {
       return this.write(watchCanceledOut(id, { error }));
     }
-    const watch: OpenWatch = { controller: new AbortController(), cancelled: false };
+    const watch: OpenWatch = { cancel: undefined, cancelled: false };
     this.watches.set(id, watch);
     this.options.metrics?.watchOpened();
-    const stop = (): void => watch.controller.abort(this.ctx.signal.reason);
-    this.ctx.signal.addEventListener("abort", stop, { once: true });
     this.hub
       .watch(
         this.caller,
@@ -125,8 +139,13 @@ class WatchStream {
             observeLag(this.options.metrics, message);
             return this.send(watchStreamResponseOut(id, message));
           },
-          signal: watch.controller.signal,
-          started: () => this.write(watchCreatedOut(id)),
+          started: (cancel) => {
+            watch.cancel = cancel;
+            this.write(watchCreatedOut(id));
+            // Cancelled, or the stream ended, while it was starting.
+            if (watch.cancelled) cancel(CANCELLED);
+            else if (this.closed) cancel(this.gone());
+          },
         },
       )
       .then(
@@ -134,7 +153,6 @@ class WatchStream {
         (error: unknown) => (watch.cancelled ? { reason: "CANCELLED", message: "cancelled by the client" } : { error }),
       )
       .then((end) => {
-        this.ctx.signal.removeEventListener("abort", stop);
         this.watches.delete(id);
         release();
         this.options.metrics?.watchClosed();
@@ -170,7 +188,7 @@ class WatchStream {
     const watch = this.watches.get(watchId);
     if (watch === undefined || watch.cancelled) return;
     watch.cancelled = true;
-    watch.controller.abort(new AppError("SERVICE_UNAVAILABLE", "cancelled by the client"));
+    watch.cancel?.(CANCELLED);
   }
 
   private ended(id: bigint, end: { readonly error: unknown } | { readonly reason: string; readonly message: string }): void {
