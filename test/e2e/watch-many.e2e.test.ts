@@ -89,6 +89,11 @@ await describeOnApps(
       // The id is free again.
       s.create({ watchId: 1n, contextId, startRevision: BigInt(head) });
       await s.untilRevision(1n, head);
+      // Cancelled while it is still starting (the cancel is read before its start's reads end).
+      s.create({ watchId: 3n, contextId, sendSnapshot: true });
+      s.cancel(3n);
+      const early = await s.untilCanceled(3n);
+      expect([early.code, early.reason]).toEqual([status.OK, "CANCELLED"]);
       expectInOrder(s);
       await s.cancelStream();
     });
