@@ -4,11 +4,12 @@
  * acknowledged at the writer (our UpdateSharedState round trip, etcd's put).
  */
 import type { EtcdOutcome, EtcdScenario } from "./etcd.js";
+import type { ReplayResult } from "./replay.js";
 import type { ScenarioOutcome } from "./report.js";
 import type { FanoutResult } from "./run-fanout.js";
 
 /** Issue 16's targets against etcd. */
-export const ETCD_TARGETS = { p95RatioToEtcd: 1, twoInstancesRatioToOne: 1.25, bytesPerWatch: 2_048 } as const;
+export const ETCD_TARGETS = { p95RatioToEtcd: 1, twoInstancesRatioToOne: 1.25, bytesPerWatch: 2_048, replayPerSecond: 10_000 } as const;
 
 const ok = (o: ScenarioOutcome | undefined): o is FanoutResult => o !== undefined && !("error" in o);
 const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
@@ -51,6 +52,8 @@ export function renderEtcd(outcomes: readonly ScenarioOutcome[], rounds: readonl
   const ran = rounds.flatMap((r, i) => (r.ran ? [{ round: i + 1, ...r }] : []));
   for (const r of rounds) if (!r.ran) lines.push(`  not run: ${r.why}`);
   if (ran.length === 0) return lines.join("\n");
+  // `--only c`: etcd's replay is in the replay section.
+  if (ran.every((r) => r.scenarios.length === 0)) return "";
   lines.push(`  ${ran[0]!.version}; rounds: ${rounds.length === 2 ? "one before ours, one after" : "one, before ours"}`);
   lines.push(`  ${"".padEnd(36)} ${"watches".padStart(7)} ${"keys".padStart(8)} ${"puts/s".padStart(9)} ${"deliveries/s".padStart(12)} ${"p50".padStart(7)} ${"p95".padStart(7)} ${"p99".padStart(7)} ${"p99.9".padStart(7)}`);
   for (const r of ran) for (const s of r.scenarios) lines.push(etcdLine(`etcd (${s.test}) round ${r.round}`, s));
@@ -68,5 +71,20 @@ export function renderEtcd(outcomes: readonly ScenarioOutcome[], rounds: readonl
     const perWatch = one.servers.find((s) => s.streams > 0)?.bytesPerStream ?? 0;
     lines.push(`  memory per watch ≤ 2 KB at ${one.settings.watchers} (a, one instance): ${(perWatch / 1024).toFixed(1)} KB  ${perWatch <= ETCD_TARGETS.bytesPerWatch ? "met" : "MISSED"}`);
   }
+  return lines.join("\n");
+}
+
+/** (c): our replay rate beside etcd's, and the target. */
+export function renderReplay(replay: ReplayResult, rounds: readonly EtcdOutcome[]): string {
+  const reps = (r: { reps: ReadonlyArray<{ ms: number; firstMs: number; perSecond: number }> }): string =>
+    r.reps.map((x) => `${x.perSecond}/s (${x.ms} ms, first after ${x.firstMs} ms)`).join(", ");
+  const lines = ["", `(c) replay: a new watch from ${replay.revisions} revisions back (written in ${replay.writeSeconds} s), three repetitions`];
+  lines.push(`  ours: median ${replay.medianPerSecond} revisions/s: ${reps(replay)}`);
+  for (const [i, round] of rounds.entries()) {
+    if (!round.ran) continue;
+    for (const r of round.replays) lines.push(`  etcd round ${i + 1}: median ${r.medianPerSecond} revisions/s: ${reps(r)}`);
+  }
+  const met = replay.medianPerSecond >= ETCD_TARGETS.replayPerSecond;
+  lines.push(`  target ≥ ${ETCD_TARGETS.replayPerSecond} revisions/s: ${met ? "met" : "MISSED"}`);
   return lines.join("\n");
 }

@@ -7,7 +7,7 @@
  *
  * env: ETCD_ENDPOINT, ETCD_PID (for RSS), WARMUP_S, DURATION_S, WATCH_CLIENTS (10),
  * SPREAD_WATCHERS / SPREAD_KEYS / SPREAD_RATE (scenario a: many keys), HOT_WATCHERS / HOT_RATE
- * (scenario b: one key), ONLY (a,b).
+ * (scenario b: one key), REPLAY_REVISIONS (scenario c: a new watch catching up), ONLY (a,b,c).
  *
  * Latency: each put's value carries its intended send time (an open-loop timer, no coordinated
  * omission); latency = the watcher's `data` callback − that time, per delivery, in an HDR histogram.
@@ -23,7 +23,7 @@ const ETCD_PID = Number(env["ETCD_PID"] ?? 0);
 const WARMUP_S = Number(env["WARMUP_S"] ?? 3);
 const DURATION_S = Number(env["DURATION_S"] ?? 12);
 const WATCH_CLIENTS = Number(env["WATCH_CLIENTS"] ?? 10);
-const ONLY = new Set((env["ONLY"] ?? "a,b").split(","));
+const ONLY = new Set((env["ONLY"] ?? "a,b,c").split(","));
 const RUN = `${process.pid}-${Date.now()}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -157,11 +157,57 @@ async function scenario(name: string, writer: Etcd3, clients: readonly Etcd3[], 
   await Promise.all(created.map((w) => w.cancel().catch(() => {})));
 }
 
+/**
+ * Replay: `revisions` puts over 100 keys under a prefix (32 in flight), then a NEW client watches
+ * the prefix from the revision before them; time from create to the last event, three times.
+ */
+async function replay(writer: Etcd3, revisions: number): Promise<void> {
+  const prefix = `bench/${RUN}/c/`;
+  const startRevision = Number((await writer.get("bench/none").exec()).header.revision) + 1;
+  const writeStarted = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < revisions) {
+        const i = next++;
+        await writer.put(`${prefix}${i % 100}`).value(`v${i}`);
+      }
+    }),
+  );
+  const writeSeconds = (performance.now() - writeStarted) / 1000;
+  const reps: Array<{ ms: number; firstMs: number; perSecond: number }> = [];
+  for (let rep = 0; rep < 3; rep++) {
+    const c = client();
+    const started = performance.now();
+    let got = 0;
+    let firstMs = 0;
+    await new Promise<void>((resolve, reject) => {
+      c.watch()
+        .prefix(prefix)
+        .startRevision(String(startRevision))
+        .create()
+        .then((w) => {
+          w.on("data", (res: IWatchResponse) => {
+            if (firstMs === 0) firstMs = performance.now() - started;
+            got += res.events.length;
+            if (got >= revisions) resolve();
+          });
+        }, reject);
+    });
+    const ms = performance.now() - started;
+    reps.push({ ms: Math.round(ms), firstMs: Math.round(firstMs), perSecond: Math.round(revisions / (ms / 1000)) });
+    c.close();
+  }
+  const sorted = reps.map((r) => r.perSecond).sort((a, b) => a - b);
+  emit({ test: "c", revisions, writeSeconds: r2(writeSeconds), reps, medianPerSecond: sorted[1] });
+}
+
 const writer = client();
 await writer.put(`bench/${RUN}/hello`).value("1");
 const clients = Array.from({ length: WATCH_CLIENTS }, client);
 if (ONLY.has("a")) await scenario("a", writer, clients, Number(env["SPREAD_WATCHERS"] ?? 10_000), Number(env["SPREAD_KEYS"] ?? 1_000), Number(env["SPREAD_RATE"] ?? 100));
 if (ONLY.has("b")) await scenario("b", writer, clients, Number(env["HOT_WATCHERS"] ?? 1_000), 1, Number(env["HOT_RATE"] ?? 20));
+if (ONLY.has("c")) await replay(writer, Number(env["REPLAY_REVISIONS"] ?? 10_000));
 for (const c of clients) c.close();
 writer.close();
 process.exit(0);

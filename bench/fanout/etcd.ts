@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { REPO_ROOT } from "./processes.js";
 import type { Cleanup } from "./resources.js";
-import type { FanoutSettings } from "./settings.js";
+import type { FanoutSettings, Only } from "./settings.js";
 
 /** Latency percentiles as etcd-watch.ts prints them (ms). */
 export interface EtcdLatency {
@@ -42,7 +42,17 @@ export interface EtcdScenario {
   readonly serverCpuPercent: number | null;
 }
 
-export type EtcdOutcome = { readonly ran: true; readonly version: string; readonly scenarios: readonly EtcdScenario[] } | { readonly ran: false; readonly why: string };
+/** Scenario c: a new watch catching up on `revisions` (etcd-watch.ts's replay). */
+export interface EtcdReplay {
+  readonly test: "c";
+  readonly revisions: number;
+  readonly reps: ReadonlyArray<{ readonly ms: number; readonly firstMs: number; readonly perSecond: number }>;
+  readonly medianPerSecond: number;
+}
+
+export type EtcdOutcome =
+  | { readonly ran: true; readonly version: string; readonly scenarios: readonly EtcdScenario[]; readonly replays: readonly EtcdReplay[] }
+  | { readonly ran: false; readonly why: string };
 
 const CLIENT_PORT = 23790;
 const PEER_PORT = 23800;
@@ -72,7 +82,7 @@ async function healthy(endpoint: string, timeoutMs: number): Promise<boolean> {
 }
 
 /** Runs etcd's side of the scenarios `only` selects, with our settings' sizes and windows. */
-export async function runEtcd(settings: FanoutSettings, only: "a" | "b" | undefined, cleanup: Cleanup): Promise<EtcdOutcome> {
+export async function runEtcd(settings: FanoutSettings, only: Only, cleanup: Cleanup): Promise<EtcdOutcome> {
   const binary = etcdBinary();
   if (binary === undefined) return { ran: false, why: "no etcd on the PATH (Debian: apt-get install etcd-server; or set ETCD_BIN)" };
   const version = execFileSync(binary, ["--version"], { encoding: "utf8" }).split("\n")[0] ?? "etcd";
@@ -113,20 +123,25 @@ export async function runEtcd(settings: FanoutSettings, only: "a" | "b" | undefi
         SPREAD_RATE: String(settings.spread.commitsPerSecond),
         HOT_WATCHERS: String(settings.hot.watchers),
         HOT_RATE: String(settings.hot.commitsPerSecond),
-        ONLY: only ?? "a,b",
+        REPLAY_REVISIONS: String(settings.replayRevisions),
+        ONLY: only ?? "a,b,c",
       },
     });
     const stopChild = cleanup.add(`stop the etcd driver (pid ${child.pid})`, async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });
     const scenarios: EtcdScenario[] = [];
+    const replays: EtcdReplay[] = [];
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      if (line.startsWith("{")) scenarios.push(JSON.parse(line) as EtcdScenario);
+      if (!line.startsWith("{")) return;
+      const record = JSON.parse(line) as EtcdScenario | EtcdReplay;
+      if (record.test === "c") replays.push(record);
+      else scenarios.push(record);
     });
     const [code] = (await once(child, "exit")) as [number | null];
     await stopChild();
     if (code !== 0) return { ran: false, why: `the etcd driver exited with ${code}` };
-    return { ran: true, version, scenarios };
+    return { ran: true, version, scenarios, replays };
   } finally {
     await stopEtcd();
   }

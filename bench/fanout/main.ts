@@ -8,7 +8,8 @@
  * and when the whole run outlives its deadline.
  */
 import { runEtcd, type EtcdOutcome } from "./etcd.js";
-import { renderEtcd } from "./etcd-report.js";
+import { renderEtcd, renderReplay } from "./etcd-report.js";
+import { replayScenario, type ReplayResult } from "./replay.js";
 import { renderTable, writeJson, type ScenarioOutcome } from "./report.js";
 import { Cleanup } from "./resources.js";
 import type { FanoutResult } from "./run-fanout.js";
@@ -55,6 +56,8 @@ async function main(): Promise<number> {
   describe(settings);
   const outcomes: ScenarioOutcome[] = [];
   const etcd: EtcdOutcome[] = [];
+  let replay: ReplayResult | undefined;
+  let replayFailed = false;
   // etcd runs before ours and (full size) again after, so the comparison spans the same stretch of this noisy machine's time.
   const etcdRound = async (): Promise<void> => {
     if (!settings.etcd || cleanup.closing) return;
@@ -67,11 +70,20 @@ async function main(): Promise<number> {
   };
   try {
     await etcdRound();
-    if (only !== "b") {
+    if (only !== "b" && only !== "c") {
       outcomes.push(await attempt("a-one-instance", "(a) one instance", () => spreadScenario(1, settings, cleanup)));
       outcomes.push(await attempt("a-two-instances", "(a) two instances", () => spreadScenario(2, settings, cleanup)));
     }
-    if (only !== "a") {
+    if (only === undefined || only === "c") {
+      process.stdout.write("(c) replay\n");
+      try {
+        replay = await replayScenario(settings, cleanup);
+      } catch (error) {
+        if (!cleanup.closing) console.error(`  (c) replay failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        replayFailed = true;
+      }
+    }
+    if (only !== "a" && only !== "c") {
       // The baseline first, then ours, one after the other so neither takes CPU from the other.
       outcomes.push(await attempt("b-bare", "(b) bare grpc-js, one context", () => hotScenarioBare(settings, cleanup)));
       outcomes.push(await attempt("b-ours", "(b) ours, one context", () => hotScenarioOurs(settings, cleanup)));
@@ -82,10 +94,11 @@ async function main(): Promise<number> {
     clearTimeout(deadline);
   }
   console.log(renderTable(outcomes, settings));
+  if (replay !== undefined) console.log(renderReplay(replay, etcd));
   if (settings.etcd) console.log(renderEtcd(outcomes, etcd));
-  const path = await writeJson(outcomes, settings, startedAt, etcd);
+  const path = await writeJson(outcomes, settings, startedAt, etcd, replay);
   console.log(`JSON report: ${path} (${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s)`);
-  return outcomes.some((o) => "error" in o) ? 1 : 0;
+  return outcomes.some((o) => "error" in o) || replayFailed ? 1 : 0;
 }
 
 function describe(settings: FanoutSettings): void {

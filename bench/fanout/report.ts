@@ -10,6 +10,7 @@ import type { EtcdOutcome } from "./etcd.js";
 import { compareWithEtcd } from "./etcd-report.js";
 import type { LatencySummary } from "./histogram.js";
 import { REPO_ROOT } from "./processes.js";
+import type { ReplayResult } from "./replay.js";
 import { WATCH_STREAMS, type FanoutResult } from "./run-fanout.js";
 import type { FanoutSettings } from "./settings.js";
 
@@ -185,7 +186,13 @@ function sourceRevision(): { commit: string; srcDirty: boolean } | undefined {
 }
 
 /** Writes the JSON report; returns its path. */
-export async function writeJson(outcomes: readonly ScenarioOutcome[], settings: FanoutSettings, startedAt: Date, etcd: readonly EtcdOutcome[] = []): Promise<string> {
+export async function writeJson(
+  outcomes: readonly ScenarioOutcome[],
+  settings: FanoutSettings,
+  startedAt: Date,
+  etcd: readonly EtcdOutcome[] = [],
+  replay: ReplayResult | undefined = undefined,
+): Promise<string> {
   const dir = join(REPO_ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
@@ -203,6 +210,7 @@ export async function writeJson(outcomes: readonly ScenarioOutcome[], settings: 
     targets: TARGETS,
     verdicts: verdicts(outcomes),
     scenarios: outcomes,
+    replay,
     etcd: { rounds: etcd, comparison: compareWithEtcd(outcomes, etcd) },
   };
   await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);

@@ -18,12 +18,12 @@ import { runFanout, type FanoutResult } from "./run-fanout.js";
 import type { FanoutSettings } from "./settings.js";
 
 /** Owner of every benchmark context, so it may write and watch them all. */
-const PRINCIPAL = "bench";
+export const PRINCIPAL = "bench";
 /** BatchCreateContexts takes at most this many. */
 const CREATE_BATCH = 100;
 
 /** Starts `count` instances of our server on a fresh database and Redis prefix (torn down by the returned stop). */
-async function startCluster(count: number, settings: FanoutSettings, cleanup: Cleanup): Promise<{ servers: ServerProcess[]; stop: () => Promise<void> }> {
+export async function startCluster(count: number, settings: FanoutSettings, cleanup: Cleanup): Promise<{ servers: ServerProcess[]; stop: () => Promise<void> }> {
   const database = await createThrowawayDatabase(settings.databaseUrl);
   const dropDatabase = cleanup.add(`drop the throwaway database ${new URL(database.url).pathname}`, () => database.drop());
   const prefix = `mplp:bench:${randomUUID()}:`;
@@ -74,7 +74,7 @@ async function untilSubscribed(redisUrl: string, channel: string, count: number)
 }
 
 /** Creates `count` contexts owned by the benchmark principal; returns their ids. */
-async function createContexts(server: ServerProcess, count: number): Promise<string[]> {
+export async function createContexts(server: ServerProcess, count: number): Promise<string[]> {
   const client = createClient(ContextService, server.address);
   try {
     const ids: string[] = [];

@@ -26,6 +26,8 @@ export interface FanoutSettings {
   readonly etcd: boolean;
   readonly spread: SpreadSettings;
   readonly hot: HotSettings;
+  /** Replay: revisions a new watch catches up on (scenario c). */
+  readonly replayRevisions: number;
   /** Load before the measured window (connections warm, JIT done, hub feeds created). */
   readonly warmupMs: number;
   /** The measured window: deliveries whose commit was stamped inside it count. */
@@ -56,6 +58,7 @@ const FULL = {
   // 10 commits/s = 10,000 deliveries/s. At 20/s our server saturated a core of this shared machine
   // (its commits queued for seconds) while the bare server did not: see bench/README.md.
   hot: { watchers: 1_000, commitsPerSecond: 10 },
+  replayRevisions: 10_000,
   warmupMs: 5_000,
   measureMs: 30_000,
   drainMs: 3_000,
@@ -67,6 +70,7 @@ const FULL = {
 const QUICK = {
   spread: { watchers: 500, contexts: 50, commitsPerSecond: 50 },
   hot: { watchers: 100, commitsPerSecond: 20 },
+  replayRevisions: 500,
   warmupMs: 2_000,
   measureMs: 5_000,
   drainMs: 1_500,
@@ -85,7 +89,7 @@ export const USAGE = `npm run bench:fanout [-- options]
   --hot-rate N       (b) commits per second         (full: ${FULL.hot.commitsPerSecond})
   --seconds N        measured window per scenario  (full: ${FULL.measureMs / 1000})
   --workers N        watch worker threads          (default: ${FULL.watchWorkers})
-  --only a|b         run one scenario only
+  --only a|b|c       run one scenario only (c: a watch replaying ${FULL.replayRevisions} revisions; quick ${QUICK.replayRevisions})
   --no-etcd          skip etcd (run beside ours by default when an etcd binary is on the PATH,
                      before ours and, full size, again after; ETCD_BIN names another binary)
   --rpc watch|watch-context
@@ -103,7 +107,7 @@ function positive(name: string, raw: string | undefined): number | undefined {
 }
 
 /** Which scenarios to run. */
-export type Only = "a" | "b" | undefined;
+export type Only = "a" | "b" | "c" | undefined;
 
 /** Reads the command line (and environment) into settings; throws with the usage on a bad option. */
 export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): { settings: FanoutSettings; only: Only; help: boolean } {
@@ -126,7 +130,7 @@ export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): {
     strict: true,
   });
   const base = values.quick ? QUICK : FULL;
-  if (values.only !== undefined && values.only !== "a" && values.only !== "b") throw new Error(`--only must be a or b, got "${values.only}"`);
+  if (values.only !== undefined && values.only !== "a" && values.only !== "b" && values.only !== "c") throw new Error(`--only must be a, b or c, got "${values.only}"`);
   if (values.rpc !== "watch" && values.rpc !== "watch-context") throw new Error(`--rpc must be watch or watch-context, got "${values.rpc}"`);
   const seconds = positive("seconds", values.seconds);
   const settings: FanoutSettings = {
@@ -142,6 +146,7 @@ export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): {
       watchers: Math.round(positive("hot-watchers", values["hot-watchers"]) ?? base.hot.watchers),
       commitsPerSecond: positive("hot-rate", values["hot-rate"]) ?? base.hot.commitsPerSecond,
     },
+    replayRevisions: base.replayRevisions,
     warmupMs: base.warmupMs,
     measureMs: seconds === undefined ? base.measureMs : seconds * 1000,
     drainMs: base.drainMs,
