@@ -13,6 +13,7 @@ import { ContextService, type WatchRequestSchema } from "../../gen/mplp/context/
 import { startApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
+import { RequestQueue } from "../../src/sdk/request-queue.js";
 import { createClient } from "../../src/transport/grpc-client.js";
 import { join } from "node:path";
 import { writeHeapSnapshot } from "node:v8";
@@ -40,17 +41,9 @@ while (ids.length < contextCount) {
   ids.push(...(await client.batchCreateContexts({ requests }, as)).contexts.map((c) => c.contextId));
 }
 
-const queue: Array<MessageInitShape<typeof WatchRequestSchema>> = [];
-let wake: (() => void) | undefined;
-async function* requests(): AsyncGenerator<MessageInitShape<typeof WatchRequestSchema>> {
-  for (;;) {
-    const next = queue.shift();
-    if (next !== undefined) yield next;
-    else await new Promise<void>((resolve) => (wake = resolve));
-  }
-}
+const requests = new RequestQueue<MessageInitShape<typeof WatchRequestSchema>>();
 let created = 0;
-const responses = client.watch(requests(), as);
+const responses = client.watch(requests, as);
 void (async () => {
   for await (const r of responses) if (r.response.case === "created") created++;
 })();
@@ -59,8 +52,7 @@ gc();
 gc();
 if (snapshots !== undefined) writeHeapSnapshot(join(snapshots, "before.heapsnapshot"));
 const before = process.memoryUsage();
-for (let i = 0; i < watches; i++) queue.push({ request: { case: "create", value: { watchId: BigInt(i + 1), contextId: ids[i % ids.length]! } } });
-wake?.();
+for (let i = 0; i < watches; i++) requests.push({ request: { case: "create", value: { watchId: BigInt(i + 1), contextId: ids[i % ids.length]! } } });
 while (created < watches) await new Promise((resolve) => setTimeout(resolve, 50));
 await new Promise((resolve) => setTimeout(resolve, 500));
 gc();

@@ -16,8 +16,9 @@ import type { ContextService, WatchRequestSchema } from "../../gen/mplp/context/
 import type { ContextEvent } from "../../gen/mplp/context/v1/event_pb.js";
 import type { Participant } from "../../gen/mplp/context/v1/participant_pb.js";
 import type { ClientCallOptions, PromiseClient } from "../transport/grpc-client.js";
-import { backoffDelay, retrying, sleep, type BackoffOptions } from "./retry.js";
-import { isResumable, type WatchOptions } from "./watch.js";
+import { RequestQueue } from "./request-queue.js";
+import { backoffDelay, sleep, type BackoffOptions } from "./retry.js";
+import { isResumable, nextRevisionNow, WATCH_BACKOFF, type WatchOptions } from "./watch.js";
 
 /** What the iterator yields: per context, its snapshot (when asked), its revisions, and how it ended. */
 export type ManyWatchUpdate =
@@ -35,44 +36,12 @@ export type WatchManyOptions = WatchOptions;
 type ContextClient = PromiseClient<(typeof ContextService)["method"]>;
 type RequestInit = MessageInitShape<typeof WatchRequestSchema>;
 
-const WATCH_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000, multiplier: 2, maxAttempts: Infinity };
-
 /** One context's watch: where it resumes. */
 interface Followed {
   readonly id: bigint;
   readonly contextId: string;
   next: bigint;
   snapshotWanted: boolean;
-}
-
-/** The requests of one stream, sent as they are pushed; `end()` half-closes it. */
-class Requests implements AsyncIterable<RequestInit> {
-  private readonly queue: RequestInit[] = [];
-  private wake: (() => void) | undefined;
-  private ended = false;
-
-  push(request: RequestInit): void {
-    this.queue.push(request);
-    this.wake?.();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<RequestInit> {
-    for (;;) {
-      const next = this.queue.shift();
-      if (next !== undefined) {
-        yield next;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
-  }
 }
 
 /** The revision the earliest open watch resumes from (what a reconnect notice reports). */
@@ -117,24 +86,13 @@ export async function* watchMany(
     open.set(BigInt(i + 1), { id: BigInt(i + 1), contextId, next: start, snapshotWanted: options.sendSnapshot === true });
   }
   if (start === 0n && options.sendSnapshot !== true) {
-    // Pin "now" to a number per context, as watch() does: a watch created with 0 whose stream
-    // breaks before its first event could not say where to resume.
-    await Promise.all(
-      [...open.values()].map(async (watch) => {
-        const { context } = await retrying(
-          () => client.getContext({ contextId: watch.contextId }, { ...callOptions(), ...(signal ? { signal } : {}) }),
-          isResumable,
-          { ...backoff, maxAttempts: Math.min(backoff.maxAttempts, 20) },
-          signal,
-        );
-        watch.next = (context?.revision ?? 0n) + 1n;
-      }),
-    );
+    // Each context's "now" as a number, as watch() pins it.
+    await Promise.all([...open.values()].map(async (watch) => (watch.next = await nextRevisionNow(client, watch.contextId, backoff, signal, callOptions))));
   }
   let failures = 0;
   let retries = 0;
   while (!aborted() && open.size > 0) {
-    const requests = new Requests();
+    const requests = new RequestQueue<RequestInit>();
     for (const watch of open.values()) requests.push(createOf(watch, options));
     const onHeaders =
       retries === 0 || options.onResumed === undefined

@@ -43,7 +43,28 @@ export interface WatchOptions {
 
 type ContextClient = PromiseClient<(typeof ContextService)["method"]>;
 
-const WATCH_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000, multiplier: 2, maxAttempts: Infinity };
+export const WATCH_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5_000, multiplier: 2, maxAttempts: Infinity };
+
+/**
+ * "Now" pinned to a number: the revision after the context's current one (GetContext, retried
+ * while the server is away). A watch opened with start_revision 0 whose stream breaks before its
+ * first event could not say where to resume; one opened from this number can.
+ */
+export async function nextRevisionNow(
+  client: ContextClient,
+  contextId: string,
+  backoff: BackoffOptions,
+  signal: AbortSignal | undefined,
+  callOptions: () => ClientCallOptions,
+): Promise<bigint> {
+  const { context } = await retrying(
+    () => client.getContext({ contextId }, { ...callOptions(), ...(signal ? { signal } : {}) }),
+    isResumable,
+    { ...backoff, maxAttempts: Math.min(backoff.maxAttempts, 20) },
+    signal,
+  );
+  return (context?.revision ?? 0n) + 1n;
+}
 
 /**
  * Whether a broken stream is worth reopening: the server went away (UNAVAILABLE, CANCELLED, or a transport
@@ -76,17 +97,7 @@ export async function* watchContext(
   const signal = options.signal;
   let snapshotWanted = options.sendSnapshot === true;
   let next = BigInt(options.startRevision ?? 0);
-  if (next === 0n && !snapshotWanted) {
-    // Pin "now" to a number: a stream opened with 0 that breaks before its first event could not
-    // say where to resume.
-    const { context } = await retrying(
-      () => client.getContext({ contextId }, { ...callOptions(), ...(signal ? { signal } : {}) }),
-      isResumable,
-      { ...backoff, maxAttempts: Math.min(backoff.maxAttempts, 20) },
-      signal,
-    );
-    next = (context?.revision ?? 0n) + 1n;
-  }
+  if (next === 0n && !snapshotWanted) next = await nextRevisionNow(client, contextId, backoff, signal, callOptions);
   // A function, not a narrowed expression: the signal aborts while we await.
   const aborted = (): boolean => signal?.aborted === true;
   let failures = 0;

@@ -5,6 +5,7 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { WatchCreateRequestSchema, WatchRequestSchema } from "../../../gen/mplp/context/v1/context_service_pb.js";
+import { RequestQueue } from "../../../src/sdk/request-queue.js";
 import { errorDetails } from "../../../src/transport/grpc-client.js";
 import type { RecordedMessage, RecordedStream } from "../../support/watch-validator.js";
 import { as, type ContextClient } from "./participants.js";
@@ -45,12 +46,10 @@ export class WatchStreamRecording {
   end: WatchEnd | undefined;
   readonly ended: Promise<WatchEnd>;
   private readonly controller = new AbortController();
-  private readonly queue: RequestInit[] = [];
-  private wake: (() => void) | undefined;
-  private closed = false;
+  private readonly requests = new RequestQueue<RequestInit>();
 
   constructor(client: ContextClient, principal: string) {
-    const responses = client.watch(this.requests(), { ...as(principal), signal: this.controller.signal });
+    const responses = client.watch(this.requests, { ...as(principal), signal: this.controller.signal });
     this.ended = this.read(responses).then((end) => (this.end = end));
   }
 
@@ -73,14 +72,12 @@ export class WatchStreamRecording {
 
   /** Any request, malformed ones included. */
   send(request: RequestInit): void {
-    this.queue.push(request);
-    this.wake?.();
+    this.requests.push(request);
   }
 
   /** The client sends no more requests (the watches go on). */
   halfClose(): void {
-    this.closed = true;
-    this.wake?.();
+    this.requests.end();
   }
 
   /** Cancels the call and waits for the reader to stop. */
@@ -122,19 +119,6 @@ export class WatchStreamRecording {
     await this.until(`watch ${id} created`, (s) => s.of(id).created || s.of(id).canceled !== undefined, timeoutMs);
     const refused = this.of(id).canceled;
     if (!this.of(id).created && refused !== undefined) throw new Error(`watch ${id} was refused: ${refused.code} ${refused.reason} ${refused.message}`);
-  }
-
-  private async *requests(): AsyncGenerator<RequestInit> {
-    for (;;) {
-      const next = this.queue.shift();
-      if (next !== undefined) {
-        yield next;
-        continue;
-      }
-      if (this.closed) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
   }
 
   private async read(responses: AsyncIterable<{ watchId: bigint; response: { case: string | undefined; value?: unknown } }>): Promise<WatchEnd> {
