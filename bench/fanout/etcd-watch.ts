@@ -13,8 +13,8 @@
  * omission); latency = the watcher's `data` callback − that time, per delivery, in an HDR histogram.
  */
 import { Etcd3, type IWatchResponse, type Watcher } from "etcd3";
-import { readFileSync } from "node:fs";
 import { newHistogram, recordMs } from "./histogram.js";
+import { cpuSeconds, rssBytes } from "./processes.js";
 import type { Histogram } from "hdr-histogram-js";
 
 const env = process.env;
@@ -31,22 +31,11 @@ const log = (line: string): void => void process.stderr.write(`etcd: ${line}\n`)
 const emit = (record: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(record)}\n`);
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
-function rssBytes(): number | null {
+/** etcd's RSS and CPU seconds (processes.ts), or null when its pid is unknown or gone. */
+function ofEtcd(read: (pid: number) => number): number | null {
   if (ETCD_PID === 0) return null;
   try {
-    const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${ETCD_PID}/status`, "utf8"));
-    return match ? Number(match[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-function cpuSeconds(): number | null {
-  if (ETCD_PID === 0) return null;
-  try {
-    const stat = readFileSync(`/proc/${ETCD_PID}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return read(ETCD_PID);
   } catch {
     return null;
   }
@@ -102,7 +91,7 @@ async function scenario(name: string, writer: Etcd3, clients: readonly Etcd3[], 
     }
   };
   await sleep(1000);
-  const rssBefore = rssBytes();
+  const rssBefore = ofEtcd(rssBytes);
   const createStarted = performance.now();
   const created: Watcher[] = await Promise.all(
     Array.from({ length: watchers }, async (_, i) => {
@@ -114,7 +103,7 @@ async function scenario(name: string, writer: Etcd3, clients: readonly Etcd3[], 
   const createSeconds = (performance.now() - createStarted) / 1000;
   log(`${name}: ${watchers} watchers over ${keys} keys created in ${createSeconds.toFixed(1)} s`);
   await sleep(2000);
-  const rssWith = rssBytes();
+  const rssWith = ofEtcd(rssBytes);
   let seq = 0;
   const stop = ticker(rate, (intended) => {
     const counted = measuring;
@@ -127,13 +116,13 @@ async function scenario(name: string, writer: Etcd3, clients: readonly Etcd3[], 
       );
   });
   await sleep(WARMUP_S * 1000);
-  const cpuBefore = cpuSeconds();
+  const cpuBefore = ofEtcd(cpuSeconds);
   const started = performance.now();
   measuring = true;
   await sleep(DURATION_S * 1000);
   measuring = false;
   const wall = (performance.now() - started) / 1000;
-  const cpuAfter = cpuSeconds();
+  const cpuAfter = ofEtcd(cpuSeconds);
   stop();
   await sleep(1000);
   emit({

@@ -2,7 +2,7 @@
  * The two methods the benchmark drives, as raw grpc-js paths and codecs. Both our server and the
  * bare baseline serve them under the same path with the same messages, so one client drives both.
  */
-import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
   ContextService,
@@ -12,6 +12,8 @@ import {
   WatchContextResponseSchema,
   WatchRequestSchema,
   WatchResponseSchema,
+  type WatchContextResponse,
+  type WatchResponse,
 } from "../../gen/mplp/context/v1/context_service_pb.js";
 
 export const WATCH_PATH = `/${ContextService.typeName}/${ContextService.method.watchContext.name}`;
@@ -37,36 +39,25 @@ export const serializeUpdateResponse = (m: MessageInitShape<typeof UpdateSharedS
   toBuffer(toBinary(UpdateSharedStateResponseSchema, create(UpdateSharedStateResponseSchema, m)));
 export const deserializeUpdateResponse = (b: Buffer) => fromBinary(UpdateSharedStateResponseSchema, b);
 
-/** The receive time and size of a watch message, taken before it is decoded. */
-export interface TimedWatchResponse {
+/** A message with the time it arrived and its size, taken before it was decoded. */
+export interface Timed<M> {
   readonly receivedMs: number;
   readonly bytes: number;
-  readonly message: ReturnType<typeof decodeWatchResponse>;
+  readonly message: M;
 }
 
-function decodeWatchResponse(b: Buffer) {
-  return fromBinary(WatchContextResponseSchema, b);
+/** A WatchContext stream's message, timed. */
+export type TimedWatchResponse = Timed<WatchContextResponse>;
+/** A Watch stream's message, timed. */
+export type TimedWatchManyResponse = Timed<WatchResponse>;
+
+/** A deserializer of `schema` that notes when the bytes arrived (grpc-js calls it as each message comes in). */
+function timedDeserializer<D extends DescMessage>(schema: D, now: () => number): (b: Buffer) => Timed<MessageShape<D>> {
+  return (b) => ({ receivedMs: now(), bytes: b.length, message: fromBinary(schema, b) });
 }
 
-/** A deserializer that notes when the bytes arrived (grpc-js calls it as each message comes in). */
-export function timedWatchDeserializer(now: () => number): (b: Buffer) => TimedWatchResponse {
-  return (b) => ({ receivedMs: now(), bytes: b.length, message: decodeWatchResponse(b) });
-}
-
-/** A Watch stream's message, with its receive time and size as above. */
-export interface TimedWatchManyResponse {
-  readonly receivedMs: number;
-  readonly bytes: number;
-  readonly message: ReturnType<typeof decodeWatchManyResponse>;
-}
-
-function decodeWatchManyResponse(b: Buffer) {
-  return fromBinary(WatchResponseSchema, b);
-}
-
-export function timedWatchManyDeserializer(now: () => number): (b: Buffer) => TimedWatchManyResponse {
-  return (b) => ({ receivedMs: now(), bytes: b.length, message: decodeWatchManyResponse(b) });
-}
+export const timedWatchDeserializer = (now: () => number) => timedDeserializer(WatchContextResponseSchema, now);
+export const timedWatchManyDeserializer = (now: () => number) => timedDeserializer(WatchResponseSchema, now);
 
 /**
  * A channel of its own: grpc-js shares one subchannel (TCP connection) among clients with equal
