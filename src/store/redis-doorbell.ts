@@ -34,8 +34,9 @@ export function parseRing(message: string): { contextId: string; revision: numbe
   const space = message.indexOf(" ");
   if (space <= 0) return null;
   const second = message.indexOf(" ", space + 1);
-  const revision = Number(message.slice(space + 1, second < 0 ? undefined : second));
-  if (!Number.isSafeInteger(revision) || revision < 0 || message.slice(space + 1, second < 0 ? undefined : second) === "") return null;
+  const text = message.slice(space + 1, second < 0 ? undefined : second);
+  const revision = Number(text);
+  if (text === "" || !Number.isSafeInteger(revision) || revision < 0) return null;
   const contextId = message.slice(0, space);
   return second < 0 ? { contextId, revision } : { contextId, revision, events: message.slice(second + 1) };
 }
