@@ -3,7 +3,7 @@
  * idempotent results. Dates travel as ISO strings; everything else is already JSON.
  */
 import type { Context } from "./context.js";
-import type { JsonObject } from "./json.js";
+import type { JsonObject, JsonValue } from "./json.js";
 import type { Participant } from "./participant.js";
 
 type Dated<T, K extends keyof T> = Omit<T, K> & { [P in K]: string | null };
@@ -12,12 +12,17 @@ function date(value: string | null | undefined): Date | null {
   return value === null || value === undefined ? null : new Date(value);
 }
 
-export function toJson(value: Context | Participant | readonly Participant[]): JsonObject {
-  return JSON.parse(JSON.stringify(Array.isArray(value) ? { items: value } : value)) as JsonObject;
-}
+/**
+ * A value as the store keeps it in jsonb: what JSON.stringify writes of it (a Date becomes its ISO
+ * string, which contextFromJson and participantFromJson read back). The domain objects are handed
+ * over as they are: a JSON.parse round trip of each cost more than the rest of a write's mapping.
+ */
+export type StoredDocument = JsonValue | Context | { readonly items: readonly Participant[] };
 
-export const contextToJson: (context: Context) => JsonObject = toJson;
-export const participantToJson: (participant: Participant) => JsonObject = toJson;
+/** Participants as stored together (participantsFromJson reads them back). */
+export function participantsDocument(participants: readonly Participant[]): StoredDocument {
+  return { items: participants };
+}
 
 export function contextFromJson(json: JsonObject): Context {
   const raw = json as unknown as Dated<Context, "createdAt" | "updatedAt" | "lastActivityAt" | "expiresAt" | "terminatedAt">;
@@ -42,7 +47,7 @@ export function participantFromJson(json: JsonObject): Participant {
   };
 }
 
-/** Participants stored with toJson(list). */
+/** Participants stored as participantsDocument(list). */
 export function participantsFromJson(json: JsonObject): Participant[] {
   const items = (json["items"] ?? []) as JsonObject[];
   return items.map(participantFromJson);

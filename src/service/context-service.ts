@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { AppError } from "../domain/app-error.js";
-import { contextFromJson, contextToJson } from "../domain/context-codec.js";
+import { contextFromJson } from "../domain/context-codec.js";
 import { validateContextFilter, type ContextFilterInput } from "../domain/context-filter.js";
 import {
   validateBatchCreate,
@@ -268,7 +268,7 @@ export class ContextService {
       sharedState,
       snapshot: true,
       events: eventsOf(context, "CONTEXT_CREATED", [contextPayload(context)], caller.principal, ""),
-      ...(key === undefined ? {} : { request: { key, result: contextToJson(context) } }),
+      ...(key === undefined ? {} : { request: { key, result: context } }),
     };
   }
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { AppError } from "../domain/app-error.js";
-import { participantsFromJson, toJson } from "../domain/context-codec.js";
+import { participantsDocument, participantsFromJson } from "../domain/context-codec.js";
 import type { Context } from "../domain/context.js";
 import type { JsonObject } from "../domain/json.js";
 import { LIMITS } from "../domain/limits.js";
@@ -236,7 +236,7 @@ export class ParticipantService {
         const revised = nextRevision({ ...context, participantCount: context.participantCount + joined.length }, now);
         const events = eventsOf(revised, "PARTICIPANT_JOINED", joined.map(participantPayload), caller.principal, "");
         const change = changeOf(base, revised, events, { inserted: joined });
-        return { change: key === undefined ? change : { ...change, request: { key, result: toJson(joined) } }, answer: () => joined };
+        return { change: key === undefined ? change : { ...change, request: { key, result: participantsDocument(joined) } }, answer: () => joined };
       },
     });
   }

@@ -2,6 +2,7 @@
  * What the services need from the outside world. The store implements these on Postgres and on
  * PGlite; unit tests implement them in memory. Nothing here knows about SQL, drizzle or gRPC.
  */
+import type { StoredDocument } from "../domain/context-codec.js";
 import type { Context, ContextFilter } from "../domain/context.js";
 import type { ContextEvent, EventPosition } from "../domain/event.js";
 import type { JsonValue } from "../domain/json.js";
@@ -101,7 +102,7 @@ export interface ContextChange {
   /** The events of the new revision. */
   readonly events: readonly ContextEvent[];
   /** request_id: the change applies only if the key is new (or older than 24 h), and saves `result` for replays. */
-  readonly request?: { readonly key: RequestKey; readonly result: JsonValue };
+  readonly request?: { readonly key: RequestKey; readonly result: StoredDocument };
 }
 
 /** What applying a change did. */

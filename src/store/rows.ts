@@ -16,7 +16,7 @@ import type {
   ContextType,
   LifecycleStage,
 } from "../domain/context.js";
-import { contextFromJson, contextToJson, participantFromJson, participantToJson } from "../domain/context-codec.js";
+import { contextFromJson, participantFromJson } from "../domain/context-codec.js";
 import type { ContextEvent, ContextEventType, EventPayload } from "../domain/event.js";
 import type { JsonObject, JsonValue } from "../domain/json.js";
 import type { Participant, ParticipantStatus, ParticipantType } from "../domain/participant.js";
@@ -224,13 +224,18 @@ export function participantRowJson(p: Participant): Record<string, unknown> {
   };
 }
 
-/** An event's payload as stored in jsonb: dates as ISO strings, tagged by kind. */
-export function payloadToJson(payload: EventPayload): JsonObject {
+/**
+ * An event's payload as the document JSON.stringify turns into its jsonb: tagged by kind, the
+ * context or participant as it is (JSON.stringify writes its dates as ISO strings). Not a
+ * JsonObject — it may hold Dates — so only for stringifying: a round trip through JSON.parse here
+ * cost more than the rest of a write's mapping.
+ */
+function payloadDocument(payload: EventPayload): Record<string, unknown> {
   switch (payload.kind) {
     case "context":
-      return { kind: "context", context: contextToJson(payload.context) };
+      return { kind: "context", context: payload.context };
     case "participant":
-      return { kind: "participant", participant: participantToJson(payload.participant) };
+      return { kind: "participant", participant: payload.participant };
     case "state":
       return { kind: "state", state: stateChangeSetToJson(payload.state) };
   }
@@ -286,7 +291,7 @@ export function payloadFromJson(json: JsonValue): EventPayload {
   throw new Error("context_events.payload holds an unknown payload shape");
 }
 
-/** An event as the JSON document of its row. */
+/** An event as the document of its row, for JSON.stringify (its dates and the payload's are Dates). */
 export function eventRowJson(event: ContextEvent): Record<string, unknown> {
   return {
     context_id: event.contextId,
@@ -297,7 +302,7 @@ export function eventRowJson(event: ContextEvent): Record<string, unknown> {
     actor: event.actor,
     occurred_at: event.occurredAt,
     reason: event.reason,
-    payload: payloadToJson(event.payload),
+    payload: payloadDocument(event.payload),
   };
 }
 

@@ -7,6 +7,7 @@
 import { AppError } from "../../src/domain/app-error.js";
 import type { Context } from "../../src/domain/context.js";
 import type { ContextEvent } from "../../src/domain/event.js";
+import type { JsonValue } from "../../src/domain/json.js";
 import type { Participant } from "../../src/domain/participant.js";
 import type { SharedState } from "../../src/domain/shared-state.js";
 import type { StatisticsGroup } from "../../src/domain/statistics.js";
@@ -222,7 +223,7 @@ export class MemoryContextStore implements ContextStore {
       draft.events.push(stored(e));
     }
     if (key !== undefined) {
-      draft.requests.set(`${key.principal}\u0000${key.requestId}`, { method: key.method, result: change.request!.result, createdAt: this.now() });
+      draft.requests.set(`${key.principal}\u0000${key.requestId}`, { method: key.method, result: JSON.parse(JSON.stringify(change.request!.result)) as JsonValue, createdAt: this.now() });
     }
     return { applied: true, context: stored_, updated };
   }
