@@ -79,6 +79,23 @@ describe.skipIf(!up)(RedisCache.name, () => {
     expect((await cache.get("ctx", "m:ctx:bob"))?.stamp.revision).toBe(6);
   });
 
+  it("sends the advances of one tick together: each context reaches its newest revision, its named keys go", async () => {
+    const { cache, prefix } = open();
+    await ready(cache);
+    const contexts = Array.from({ length: 300 }, (_, i) => `ctx${i}`);
+    for (const id of contexts) {
+      const { stamp } = (await cache.get(id, `c:${id}:basic`))!;
+      await cache.fill(id, `c:${id}:basic`, "old", 1, stamp, 10_000);
+    }
+    // More contexts than one script call takes, and one context advanced twice (the older one later).
+    const done = await Promise.all([...contexts.map((id, i) => cache.advance(id, 10 + i, [`c:${id}:basic`])), cache.advance("ctx0", 5, [])]);
+    expect(done.every((ok) => ok)).toBe(true);
+    for (const [i, id] of contexts.entries()) {
+      expect(await cache.get(id, `c:${id}:basic`)).toMatchObject({ payload: null, stamp: { revision: 10 + i } });
+    }
+    expect(await admin.exists(`${prefix}cache:e:c:ctx299:basic`)).toBe(0);
+  });
+
   it("refuses a fill whose load started before a touch, and stops serving copies from before it", async () => {
     const { cache } = open();
     await ready(cache);
