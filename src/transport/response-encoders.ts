@@ -1,17 +1,27 @@
 /**
  * Responses with an encoder of their own, faster than protobuf-es's reflective toBinary and equal
  * to it byte for byte (test/unit/transport/context-encoding.test.ts): the read paths that answer
- * contexts sent many times before (context-encoding.ts), and a Watch stream's events, one encoding
+ * contexts sent many times before and the writes that answer one context (context-encoding.ts), and a Watch stream's events, one encoding
  * per revision however many of its watches carry it (watch-encoding.ts). The adapter's serializer asks here first.
  */
 import type { DescMessage } from "@bufbuild/protobuf";
-import { GetContextResponseSchema, ListContextsResponseSchema, WatchResponseSchema } from "../../gen/mplp/context/v1/context_service_pb.js";
-import { encodeGetContextResponse, encodeListContextsResponse } from "./context-encoding.js";
+import {
+  CreateContextResponseSchema,
+  GetContextResponseSchema,
+  ListContextsResponseSchema,
+  TransitionContextResponseSchema,
+  UpdateContextResponseSchema,
+  WatchResponseSchema,
+} from "../../gen/mplp/context/v1/context_service_pb.js";
+import { encodeContextAnswer, encodeGetContextResponse, encodeListContextsResponse } from "./context-encoding.js";
 import { encodeWatchResponse } from "./watch-encoding.js";
 
 const ENCODERS = new Map<DescMessage, (message: never) => Uint8Array>([
   [ListContextsResponseSchema, encodeListContextsResponse],
   [GetContextResponseSchema, encodeGetContextResponse],
+  [CreateContextResponseSchema, encodeContextAnswer],
+  [UpdateContextResponseSchema, encodeContextAnswer],
+  [TransitionContextResponseSchema, encodeContextAnswer],
   [WatchResponseSchema, encodeWatchResponse],
 ]);
 

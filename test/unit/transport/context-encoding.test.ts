@@ -1,7 +1,20 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { GetContextResponseSchema, ListContextsResponseSchema } from "../../../gen/mplp/context/v1/context_service_pb.js";
-import { encodeGetContextResponse, encodeListContextsResponse, sharedContextOut } from "../../../src/transport/context-encoding.js";
+import { ContextSchema } from "../../../gen/mplp/context/v1/context_pb.js";
+import {
+  CreateContextResponseSchema,
+  GetContextResponseSchema,
+  ListContextsResponseSchema,
+  TransitionContextResponseSchema,
+  UpdateContextResponseSchema,
+} from "../../../gen/mplp/context/v1/context_service_pb.js";
+import {
+  encodeContextAnswer,
+  encodeContextMessage,
+  encodeGetContextResponse,
+  encodeListContextsResponse,
+  sharedContextOut,
+} from "../../../src/transport/context-encoding.js";
 import { contextOut } from "../../../src/transport/context-mapper.js";
 import { participantOut } from "../../../src/transport/participant-mapper.js";
 import { at, makeContext, withoutState } from "../../support/context-fixtures.js";
@@ -44,5 +57,33 @@ describe("context-encoding", () => {
     expect(sharedContextOut({ ...c, revision: c.revision + 1, name: "renamed" }).name).toBe("renamed");
     const kept = sharedContextOut({ ...c, expiresAt: at(999_999) });
     expect(kept.expiresAt).toEqual(contextOut({ ...c, expiresAt: at(999_999) }).expiresAt);
+  });
+
+  it("encodes a Context exactly as toBinary does: every field set, unset, zero, empty or at its limits", () => {
+    const full = contextOut(makeContext({ name: "with state", revision: 2 ** 40, participantCount: 2 ** 31 - 1 }));
+    const messages = [
+      ...contexts.map(contextOut),
+      full,
+      create(ContextSchema, {}),
+      create(ContextSchema, { configuration: {}, accessControl: {}, metadata: {} }),
+      create(ContextSchema, { metadata: { customData: {} }, createdAt: { seconds: 0n, nanos: 0 }, expiresAt: { seconds: -5n, nanos: 999_999_999 } }),
+      create(ContextSchema, {
+        configuration: { maxParticipants: 0, maxSessions: -1, timeoutMs: 0n, autoCleanup: false, cleanupDelayMs: 9_007_199_254_740_993n },
+        accessControl: { owner: "ö", requiredCapabilities: ["", "x"], requiredRoles: ["r"] },
+        metadata: { tags: ["", "t"], category: "c", priority: 3, customData: { a: null, b: [true, 1.5, "s", { c: [] }] } },
+        revision: -1n,
+        type: 99,
+      }),
+    ];
+    for (const m of messages) expect(encodeContextMessage(m)).toEqual(toBinary(ContextSchema, m));
+  });
+
+  it("encodes the answers of CreateContext, UpdateContext and TransitionContext exactly as toBinary does", () => {
+    const context = contextOut(makeContext({ name: "answer" }));
+    for (const schema of [CreateContextResponseSchema, UpdateContextResponseSchema, TransitionContextResponseSchema] as const) {
+      for (const message of [create(schema, { context }), create(schema, {})]) {
+        expect(encodeContextAnswer(message)).toEqual(toBinary(schema, message));
+      }
+    }
   });
 });
