@@ -7,9 +7,7 @@
  * activity and expiry: the sweeper keeps a context alive): every other field changes only with a
  * revision. Views with the shared state (FULL) are not kept: the state may be large.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { toBinary } from "@bufbuild/protobuf";
 import {
   AccessControlSchema,
   ContextConfigurationSchema,
@@ -25,8 +23,9 @@ import {
   type GetContextResponse,
   type ListContextsResponse,
 } from "../../gen/mplp/context/v1/context_service_pb.js";
-import { ParticipantSchema } from "../../gen/mplp/context/v1/participant_pb.js";
 import { SharedStateSchema } from "../../gen/mplp/context/v1/shared_state_pb.js";
+import { participantsField } from "./participant-encoding.js";
+import { BinaryWriter, LD, structField, textField, timestampField, varintField, WireType } from "./message-writer.js";
 import type { Context } from "../domain/context.js";
 import { contextOut } from "./context-mapper.js";
 
@@ -67,23 +66,6 @@ const CONTEXT = ContextSchema.field;
 const CONFIGURATION = ContextConfigurationSchema.field;
 const ACCESS = AccessControlSchema.field;
 const METADATA = ContextMetadataSchema.field;
-const LD = WireType.LengthDelimited;
-
-function timestamp(w: BinaryWriter, field: number, t: Timestamp | undefined): void {
-  if (t === undefined) return;
-  w.tag(field, LD).fork();
-  if (t.seconds !== 0n) w.tag(1, WireType.Varint).int64(t.seconds);
-  if (t.nanos !== 0) w.tag(2, WireType.Varint).int32(t.nanos);
-  w.join();
-}
-
-function varint(w: BinaryWriter, field: number, value: number): void {
-  if (value !== 0) w.tag(field, WireType.Varint).int32(value);
-}
-
-function text(w: BinaryWriter, field: number, value: string): void {
-  if (value !== "") w.tag(field, LD).string(value);
-}
 
 /**
  * toBinary(ContextSchema, m), byte for byte (fields in number order, proto3 defaults left out,
@@ -92,20 +74,20 @@ function text(w: BinaryWriter, field: number, value: string): void {
  */
 export function encodeContextMessage(m: ProtoContext): Uint8Array {
   const w = new BinaryWriter();
-  text(w, CONTEXT.contextId.number, m.contextId);
-  text(w, CONTEXT.name.number, m.name);
-  text(w, CONTEXT.description.number, m.description);
-  varint(w, CONTEXT.type.number, m.type);
-  varint(w, CONTEXT.status.number, m.status);
-  varint(w, CONTEXT.lifecycleStage.number, m.lifecycleStage);
+  textField(w, CONTEXT.contextId.number, m.contextId);
+  textField(w, CONTEXT.name.number, m.name);
+  textField(w, CONTEXT.description.number, m.description);
+  varintField(w, CONTEXT.type.number, m.type);
+  varintField(w, CONTEXT.status.number, m.status);
+  varintField(w, CONTEXT.lifecycleStage.number, m.lifecycleStage);
   const c = m.configuration;
   if (c !== undefined) {
     w.tag(CONTEXT.configuration.number, LD).fork();
     if (c.maxParticipants !== undefined) w.tag(CONFIGURATION.maxParticipants.number, WireType.Varint).int32(c.maxParticipants);
     if (c.maxSessions !== undefined) w.tag(CONFIGURATION.maxSessions.number, WireType.Varint).int32(c.maxSessions);
     if (c.timeoutMs !== undefined) w.tag(CONFIGURATION.timeoutMs.number, WireType.Varint).int64(c.timeoutMs);
-    varint(w, CONFIGURATION.persistenceLevel.number, c.persistenceLevel);
-    varint(w, CONFIGURATION.isolationLevel.number, c.isolationLevel);
+    varintField(w, CONFIGURATION.persistenceLevel.number, c.persistenceLevel);
+    varintField(w, CONFIGURATION.isolationLevel.number, c.isolationLevel);
     if (c.autoCleanup !== undefined) w.tag(CONFIGURATION.autoCleanup.number, WireType.Varint).bool(c.autoCleanup);
     if (c.cleanupDelayMs !== undefined) w.tag(CONFIGURATION.cleanupDelayMs.number, WireType.Varint).int64(c.cleanupDelayMs);
     w.join();
@@ -113,10 +95,10 @@ export function encodeContextMessage(m: ProtoContext): Uint8Array {
   const a = m.accessControl;
   if (a !== undefined) {
     w.tag(CONTEXT.accessControl.number, LD).fork();
-    text(w, ACCESS.owner.number, a.owner);
-    varint(w, ACCESS.visibility.number, a.visibility);
-    varint(w, ACCESS.joinPolicy.number, a.joinPolicy);
-    text(w, ACCESS.defaultRole.number, a.defaultRole);
+    textField(w, ACCESS.owner.number, a.owner);
+    varintField(w, ACCESS.visibility.number, a.visibility);
+    varintField(w, ACCESS.joinPolicy.number, a.joinPolicy);
+    textField(w, ACCESS.defaultRole.number, a.defaultRole);
     for (const v of a.requiredCapabilities) w.tag(ACCESS.requiredCapabilities.number, LD).string(v);
     for (const v of a.requiredRoles) w.tag(ACCESS.requiredRoles.number, LD).string(v);
     w.join();
@@ -126,19 +108,18 @@ export function encodeContextMessage(m: ProtoContext): Uint8Array {
   if (md !== undefined) {
     w.tag(CONTEXT.metadata.number, LD).fork();
     for (const v of md.tags) w.tag(METADATA.tags.number, LD).string(v);
-    text(w, METADATA.category.number, md.category);
-    varint(w, METADATA.priority.number, md.priority);
-    // custom_data is the last field: its encoding alone is what toBinary writes after the others.
-    if (md.customData !== undefined) w.raw(toBinary(ContextMetadataSchema, create(ContextMetadataSchema, { customData: md.customData })));
+    textField(w, METADATA.category.number, md.category);
+    varintField(w, METADATA.priority.number, md.priority);
+    structField(w, ContextMetadataSchema, "customData", METADATA.customData.number, md.customData);
     w.join();
   }
-  varint(w, CONTEXT.participantCount.number, m.participantCount);
-  varint(w, CONTEXT.sessionCount.number, m.sessionCount);
+  varintField(w, CONTEXT.participantCount.number, m.participantCount);
+  varintField(w, CONTEXT.sessionCount.number, m.sessionCount);
   if (m.revision !== 0n) w.tag(CONTEXT.revision.number, WireType.Varint).int64(m.revision);
-  timestamp(w, CONTEXT.createdAt.number, m.createdAt);
-  timestamp(w, CONTEXT.updatedAt.number, m.updatedAt);
-  timestamp(w, CONTEXT.lastActivityAt.number, m.lastActivityAt);
-  timestamp(w, CONTEXT.expiresAt.number, m.expiresAt);
+  timestampField(w, CONTEXT.createdAt.number, m.createdAt);
+  timestampField(w, CONTEXT.updatedAt.number, m.updatedAt);
+  timestampField(w, CONTEXT.lastActivityAt.number, m.lastActivityAt);
+  timestampField(w, CONTEXT.expiresAt.number, m.expiresAt);
   return w.finish();
 }
 
@@ -160,8 +141,8 @@ const GET = GetContextResponseSchema.field;
 /** toBinary(ListContextsResponseSchema, m), byte for byte, with each context's encoding reused. */
 export function encodeListContextsResponse(m: ListContextsResponse): Uint8Array {
   const w = new BinaryWriter();
-  for (const c of m.contexts) w.tag(LIST.contexts.number, WireType.LengthDelimited).bytes(encodeContext(c));
-  if (m.nextPageToken !== "") w.tag(LIST.nextPageToken.number, WireType.LengthDelimited).string(m.nextPageToken);
+  for (const c of m.contexts) w.tag(LIST.contexts.number, LD).bytes(encodeContext(c));
+  if (m.nextPageToken !== "") w.tag(LIST.nextPageToken.number, LD).string(m.nextPageToken);
   if (m.totalSize !== 0) w.tag(LIST.totalSize.number, WireType.Varint).int32(m.totalSize);
   return w.finish();
 }
@@ -169,7 +150,7 @@ export function encodeListContextsResponse(m: ListContextsResponse): Uint8Array 
 /** toBinary(GetContextResponseSchema, m), byte for byte, with the context's encoding reused. */
 export function encodeGetContextResponse(m: GetContextResponse): Uint8Array {
   const w = new BinaryWriter();
-  if (m.context !== undefined) w.tag(GET.context.number, WireType.LengthDelimited).bytes(encodeContext(m.context));
-  for (const p of m.participants) w.tag(GET.participants.number, WireType.LengthDelimited).bytes(toBinary(ParticipantSchema, p));
+  if (m.context !== undefined) w.tag(GET.context.number, LD).bytes(encodeContext(m.context));
+  participantsField(w, GET.participants.number, m.participants);
   return w.finish();
 }

@@ -1,8 +1,9 @@
 /**
  * Responses with an encoder of their own, faster than protobuf-es's reflective toBinary and equal
- * to it byte for byte (test/unit/transport/context-encoding.test.ts): the read paths that answer
- * contexts sent many times before and the writes that answer one context (context-encoding.ts), and a Watch stream's events, one encoding
- * per revision however many of its watches carry it (watch-encoding.ts). The adapter's serializer asks here first.
+ * to it byte for byte (test/unit/transport/*-encoding.test.ts): the contexts of reads (sent many
+ * times, each version encoded once) and of writes (context-encoding.ts), every answer made of
+ * participants (participant-encoding.ts), and a Watch stream's events, one encoding per revision
+ * however many of its watches carry it (watch-encoding.ts). The adapter's serializer asks here first.
  */
 import type { DescMessage } from "@bufbuild/protobuf";
 import {
@@ -15,6 +16,14 @@ import {
 } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { encodeContextAnswer, encodeGetContextResponse, encodeListContextsResponse } from "./context-encoding.js";
 import { encodeWatchResponse } from "./watch-encoding.js";
+import {
+  AddParticipantResponseSchema,
+  BatchAddParticipantsResponseSchema,
+  GetParticipantResponseSchema,
+  ListParticipantsResponseSchema,
+  UpdateParticipantResponseSchema,
+} from "../../gen/mplp/context/v1/participant_service_pb.js";
+import { encodeBatchAddParticipantsResponse, encodeListParticipantsResponse, encodeParticipantAnswer } from "./participant-encoding.js";
 
 const ENCODERS = new Map<DescMessage, (message: never) => Uint8Array>([
   [ListContextsResponseSchema, encodeListContextsResponse],
@@ -22,6 +31,11 @@ const ENCODERS = new Map<DescMessage, (message: never) => Uint8Array>([
   [CreateContextResponseSchema, encodeContextAnswer],
   [UpdateContextResponseSchema, encodeContextAnswer],
   [TransitionContextResponseSchema, encodeContextAnswer],
+  [AddParticipantResponseSchema, encodeParticipantAnswer],
+  [GetParticipantResponseSchema, encodeParticipantAnswer],
+  [UpdateParticipantResponseSchema, encodeParticipantAnswer],
+  [BatchAddParticipantsResponseSchema, encodeBatchAddParticipantsResponse],
+  [ListParticipantsResponseSchema, encodeListParticipantsResponse],
   [WatchResponseSchema, encodeWatchResponse],
 ]);
 

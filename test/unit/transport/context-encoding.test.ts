@@ -1,6 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ContextSchema } from "../../../gen/mplp/context/v1/context_pb.js";
+import { ContextSchema, type ContextType } from "../../../gen/mplp/context/v1/context_pb.js";
 import {
   CreateContextResponseSchema,
   GetContextResponseSchema,
@@ -72,7 +72,7 @@ describe("context-encoding", () => {
         accessControl: { owner: "ö", requiredCapabilities: ["", "x"], requiredRoles: ["r"] },
         metadata: { tags: ["", "t"], category: "c", priority: 3, customData: { a: null, b: [true, 1.5, "s", { c: [] }] } },
         revision: -1n,
-        type: 99,
+        type: 99 as ContextType,
       }),
     ];
     for (const m of messages) expect(encodeContextMessage(m)).toEqual(toBinary(ContextSchema, m));

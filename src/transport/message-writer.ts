@@ -1,0 +1,44 @@
+/**
+ * Field writers for the hand-written encoders (context-encoding.ts, participant-encoding.ts),
+ * each writing what protobuf-es's toBinary writes for that kind of field: proto3 defaults left
+ * out, a set message field written even when empty.
+ */
+import { create, toBinary, type DescMessage, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+
+export { BinaryWriter, WireType };
+
+export const LD = WireType.LengthDelimited;
+
+/** A google.protobuf.Timestamp field, when set. */
+export function timestampField(w: BinaryWriter, field: number, t: Timestamp | undefined): void {
+  if (t === undefined) return;
+  w.tag(field, LD).fork();
+  if (t.seconds !== 0n) w.tag(1, WireType.Varint).int64(t.seconds);
+  if (t.nanos !== 0) w.tag(2, WireType.Varint).int32(t.nanos);
+  w.join();
+}
+
+/** An int32 or enum field without presence. */
+export function varintField(w: BinaryWriter, field: number, value: number): void {
+  if (value !== 0) w.tag(field, WireType.Varint).int32(value);
+}
+
+/** A string field without presence. */
+export function textField(w: BinaryWriter, field: number, value: string): void {
+  if (value !== "") w.tag(field, LD).string(value);
+}
+
+/**
+ * A google.protobuf.Struct field of `schema` (the message that declares it), when set: open JSON,
+ * so toBinary writes it — as the only field set of a `schema` message, its encoding is that field's.
+ */
+export function structField<D extends DescMessage>(w: BinaryWriter, schema: D, localName: string, field: number, json: JsonObject | undefined): void {
+  if (json === undefined) return;
+  for (const _ in json) {
+    w.raw(toBinary(schema, create(schema, { [localName]: json } as MessageInitShape<D>)));
+    return;
+  }
+  w.tag(field, LD).uint32(0);
+}

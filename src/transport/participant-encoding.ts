@@ -1,0 +1,71 @@
+/**
+ * The Participant message and the answers made of participants, encoded by hand: equal to
+ * protobuf-es's toBinary byte for byte (test/unit/transport/participant-encoding.test.ts), without
+ * its reflection, which was the larger part of a participant call's encoding cost.
+ */
+import {
+  AddParticipantResponseSchema,
+  BatchAddParticipantsResponseSchema,
+  ListParticipantsResponseSchema,
+  type AddParticipantResponse,
+  type BatchAddParticipantsResponse,
+  type ListParticipantsResponse,
+} from "../../gen/mplp/context/v1/participant_service_pb.js";
+import { ParticipantSchema, type Participant as ProtoParticipant } from "../../gen/mplp/context/v1/participant_pb.js";
+import { BinaryWriter, LD, structField, textField, timestampField, varintField, WireType } from "./message-writer.js";
+
+const P = ParticipantSchema.field;
+
+/** toBinary(ParticipantSchema, m), byte for byte. */
+export function encodeParticipantMessage(m: ProtoParticipant): Uint8Array {
+  const w = new BinaryWriter();
+  textField(w, P.participantId.number, m.participantId);
+  textField(w, P.contextId.number, m.contextId);
+  textField(w, P.agentId.number, m.agentId);
+  varintField(w, P.participantType.number, m.participantType);
+  textField(w, P.displayName.number, m.displayName);
+  varintField(w, P.status.number, m.status);
+  for (const v of m.roles) w.tag(P.roles.number, LD).string(v);
+  for (const v of m.capabilities) w.tag(P.capabilities.number, LD).string(v);
+  // A repeated enum is packed in proto3.
+  if (m.permissions.length > 0) {
+    w.tag(P.permissions.number, LD).fork();
+    for (const v of m.permissions) w.int32(v);
+    w.join();
+  }
+  structField(w, ParticipantSchema, "metadata", P.metadata.number, m.metadata);
+  timestampField(w, P.joinedAt.number, m.joinedAt);
+  timestampField(w, P.lastActivityAt.number, m.lastActivityAt);
+  timestampField(w, P.leaseExpiresAt.number, m.leaseExpiresAt);
+  return w.finish();
+}
+
+/** A repeated Participant field. */
+export function participantsField(w: BinaryWriter, field: number, participants: readonly ProtoParticipant[]): void {
+  for (const p of participants) w.tag(field, LD).bytes(encodeParticipantMessage(p));
+}
+
+/** toBinary of AddParticipant's, GetParticipant's and UpdateParticipant's answer: a participant as field 1. */
+export function encodeParticipantAnswer(m: Pick<AddParticipantResponse, "participant">): Uint8Array {
+  const w = new BinaryWriter();
+  if (m.participant !== undefined) w.tag(AddParticipantResponseSchema.field.participant.number, LD).bytes(encodeParticipantMessage(m.participant));
+  return w.finish();
+}
+
+/** toBinary(BatchAddParticipantsResponseSchema, m), byte for byte. */
+export function encodeBatchAddParticipantsResponse(m: BatchAddParticipantsResponse): Uint8Array {
+  const w = new BinaryWriter();
+  participantsField(w, BatchAddParticipantsResponseSchema.field.participants.number, m.participants);
+  return w.finish();
+}
+
+const LIST = ListParticipantsResponseSchema.field;
+
+/** toBinary(ListParticipantsResponseSchema, m), byte for byte. */
+export function encodeListParticipantsResponse(m: ListParticipantsResponse): Uint8Array {
+  const w = new BinaryWriter();
+  participantsField(w, LIST.participants.number, m.participants);
+  textField(w, LIST.nextPageToken.number, m.nextPageToken);
+  if (m.totalSize !== 0) w.tag(LIST.totalSize.number, WireType.Varint).int32(m.totalSize);
+  return w.finish();
+}

@@ -1,0 +1,48 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { ParticipantSchema, type Permission } from "../../../gen/mplp/context/v1/participant_pb.js";
+import {
+  AddParticipantResponseSchema,
+  BatchAddParticipantsResponseSchema,
+  GetParticipantResponseSchema,
+  ListParticipantsResponseSchema,
+  UpdateParticipantResponseSchema,
+} from "../../../gen/mplp/context/v1/participant_service_pb.js";
+import {
+  encodeBatchAddParticipantsResponse,
+  encodeListParticipantsResponse,
+  encodeParticipantAnswer,
+  encodeParticipantMessage,
+} from "../../../src/transport/participant-encoding.js";
+import { participantOut } from "../../../src/transport/participant-mapper.js";
+import { makeParticipant } from "../../support/participant-fixtures.js";
+
+const contextId = "7d0e2a8e-1d2f-4c1e-9a51-0c7e6b1b0a11";
+const participants = [
+  participantOut(makeParticipant(contextId)),
+  participantOut(makeParticipant(contextId, { agentId: "ünï", roles: ["admin", "observer"], capabilities: ["", "plan"], metadata: { a: [1, { b: null }] } })),
+  participantOut(makeParticipant(contextId, { agentId: "bare", roles: [], metadata: {} })),
+  create(ParticipantSchema, {}),
+  create(ParticipantSchema, { permissions: [0, 1, 200 as Permission], metadata: {}, joinedAt: { seconds: -1n, nanos: 5 } }),
+];
+
+describe("participant-encoding", () => {
+  it("encodes a Participant exactly as toBinary does: fields set, unset, empty, packed permissions", () => {
+    for (const p of participants) expect(encodeParticipantMessage(p)).toEqual(toBinary(ParticipantSchema, p));
+  });
+
+  it("encodes the participant answers exactly as toBinary does", () => {
+    for (const schema of [AddParticipantResponseSchema, GetParticipantResponseSchema, UpdateParticipantResponseSchema] as const) {
+      for (const message of [create(schema, { participant: participants[1]! }), create(schema, {})]) {
+        expect(encodeParticipantAnswer(message)).toEqual(toBinary(schema, message));
+      }
+    }
+    for (const message of [create(BatchAddParticipantsResponseSchema, { participants }), create(BatchAddParticipantsResponseSchema, {})]) {
+      expect(encodeBatchAddParticipantsResponse(message)).toEqual(toBinary(BatchAddParticipantsResponseSchema, message));
+    }
+    for (const [nextPageToken, totalSize] of [["", 0], ["tok", 1001]] as const) {
+      const message = create(ListParticipantsResponseSchema, { participants, nextPageToken, totalSize });
+      expect(encodeListParticipantsResponse(message)).toEqual(toBinary(ListParticipantsResponseSchema, message));
+    }
+  });
+});
