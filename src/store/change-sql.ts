@@ -10,7 +10,8 @@
  * and the caller learns it from `applied` = 0. The final SELECT reads the prior result of a
  * request key that was taken, as far as the statement's snapshot shows it.
  *
- * Three shapes (create, update, delete), each written once at start-up.
+ * Five shapes (create and update, each with or without participants, and delete), each written
+ * once at start-up.
  */
 import type { ApplyOutcome, ContextChange } from "../service/ports.js";
 import type { JsonValue } from "../domain/json.js";
@@ -152,14 +153,29 @@ function statement(ctx: string, withParticipants: boolean): string {
   return `with ${parts.join(",\n")}\n${outcomeSelect(withParticipants)}`;
 }
 
+/**
+ * A change that writes no participant (a create, a state or context update, a transition) goes by
+ * a shape without the participants' parts: Postgres starts and ends every node of a statement's
+ * plan on each execution, wanted or not.
+ */
 const STATEMENTS = {
-  create: statement(CREATE_CONTEXT, true),
-  update: statement(UPDATE_CONTEXT, true),
+  create: statement(CREATE_CONTEXT, false),
+  createWithParticipants: statement(CREATE_CONTEXT, true),
+  update: statement(UPDATE_CONTEXT, false),
+  updateWithParticipants: statement(UPDATE_CONTEXT, true),
   delete: statement(DELETE_CONTEXT, false),
 } as const;
 
+function shapeOf(change: ContextChange): keyof typeof STATEMENTS {
+  if (change.context === null) return "delete";
+  const participants = (change.inserted?.length ?? 0) + (change.updated?.length ?? 0) + (change.deleted?.length ?? 0) > 0;
+  if (change.baseRevision === 0) return participants ? "createWithParticipants" : "create";
+  return participants ? "updateWithParticipants" : "update";
+}
+
 /** The statement and parameters that apply `change`. */
 export function changeStatement(change: ContextChange, now: Date): [string, unknown[]] {
+  const shape = shapeOf(change);
   const kind = change.context === null ? "delete" : change.baseRevision === 0 ? "create" : "update";
   const state = change.sharedState === undefined ? null : JSON.stringify(change.sharedState);
   const key = change.request?.key;
@@ -180,7 +196,7 @@ export function changeStatement(change: ContextChange, now: Date): [string, unkn
     change.request === undefined ? null : JSON.stringify(change.request.result),
     new Date(now.getTime() - REQUEST_KEY_TTL_MS).toISOString(),
   ];
-  return [STATEMENTS[kind], params];
+  return [STATEMENTS[shape], params];
 }
 
 /** What the statement's one row says happened. */
