@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { ContextType } from "../../gen/mplp/context/v1/context_pb.js";
 import { ContextService } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { createClient } from "../../src/transport/grpc-client.js";
-import { BARE_READY_MESSAGE, SERVER_READY_MESSAGE, startProcess, type ServerProcess } from "./processes.js";
+import { BARE_READY_MESSAGE, builtServerEntry, SERVER_READY_MESSAGE, startProcess, type ServerProcess } from "./processes.js";
 import { createThrowawayDatabase, type Cleanup } from "./resources.js";
 import { runFanout, type FanoutResult } from "./run-fanout.js";
 import type { FanoutSettings } from "./settings.js";
@@ -42,7 +42,7 @@ export async function startCluster(count: number, settings: FanoutSettings, clea
   const stops: Array<() => Promise<void>> = [];
   // One after the other: the first migrates the empty database.
   for (let i = 0; i < count; i++) {
-    const server = await startProcess(String.fromCharCode(65 + i), ["src/main.ts"], env, SERVER_READY_MESSAGE);
+    const server = await startProcess(String.fromCharCode(65 + i), [builtServerEntry()], env, SERVER_READY_MESSAGE);
     servers.push(server);
     stops.push(cleanup.add(`stop server ${server.label} (pid ${server.pid})`, () => server.stop()));
   }

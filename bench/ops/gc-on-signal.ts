@@ -1,6 +1,6 @@
 /**
  * Preloaded into our server by the benchmark only (`node --expose-gc --import ./bench/ops/gc-on-signal.ts
- * src/main.ts`): SIGUSR2 runs a full garbage collection, so the driver can read the server's RSS
+ * dist/src/main.js`): SIGUSR2 runs a full garbage collection, so the driver can read the server's RSS
  * before and after opening the active contexts with the garbage of the seeding gone from both.
  * SIGUSR1 belongs to Node's inspector; the service itself handles neither.
  */

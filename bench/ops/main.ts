@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT, SERVER_READY_MESSAGE, startProcess, type ServerProcess } from "../fanout/processes.js";
+import { builtServerEntry, REPO_ROOT, SERVER_READY_MESSAGE, startProcess, type ServerProcess } from "../fanout/processes.js";
 import { measureActiveContexts, memoryTable, type MemoryResult } from "./active-contexts.js";
 import { cacheTable, compareCache, type CacheComparison } from "./cache-compare.js";
 import { machine } from "../fanout/report.js";
@@ -126,7 +126,7 @@ async function startServer(settings: DriverSettings): Promise<OurServer> {
     Object.assign(env, { DATABASE_URL: database.url, REDIS_URL: settings.redisUrl, REDIS_KEY_PREFIX: `mplp:bench:${randomUUID()}:` });
   }
   const start = (overrides: Readonly<Record<string, string>> = {}) =>
-    startProcess("server", ["--expose-gc", "--import", "./bench/ops/gc-on-signal.ts", "src/main.ts"], { ...env, ...overrides }, SERVER_READY_MESSAGE);
+    startProcess("server", ["--expose-gc", "--import", "./bench/ops/gc-on-signal.ts", builtServerEntry()], { ...env, ...overrides }, SERVER_READY_MESSAGE);
   const server: OurServer = {
     current: await start(),
     ...(databaseUrl === undefined ? {} : { databaseUrl }),
