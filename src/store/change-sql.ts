@@ -115,10 +115,13 @@ const SNAPSHOT = `snap as (
   on conflict do nothing
 )`;
 
+// occurred_at comes as epoch ms (eventRowJson), the form the doorbell carries the same text in.
 const EVENTS = `ev as (
   insert into context_events (context_id, revision, seq, event_id, type, actor, occurred_at, reason, payload)
-  select context_id, revision, seq, event_id, type, actor, occurred_at, reason, payload
-  from jsonb_populate_recordset(null::context_events, $9::text::jsonb)
+  select context_id, revision, seq, event_id, type, actor, to_timestamp(occurred_at / 1000.0), reason, payload
+  from jsonb_to_recordset($9::text::jsonb) as e(
+    context_id uuid, revision bigint, seq integer, event_id uuid, type text, actor text, occurred_at float8, reason text, payload jsonb
+  )
   where exists (select 1 from ctx)
 )`;
 
@@ -173,6 +176,22 @@ function shapeOf(change: ContextChange): keyof typeof STATEMENTS {
   return participants ? "updateWithParticipants" : "update";
 }
 
+const eventRows = new WeakMap<ContextChange, string>();
+
+/**
+ * `change`'s events as the JSON of their rows (eventRowJson), in order: the statement's $9 and, for
+ * a small revision, what the doorbell carries to other instances (committed-events.ts) — one
+ * JSON.stringify for both.
+ */
+export function eventRowsJson(change: ContextChange): string {
+  let text = eventRows.get(change);
+  if (text === undefined) {
+    text = JSON.stringify(change.events.map(eventRowJson));
+    eventRows.set(change, text);
+  }
+  return text;
+}
+
 /** The statement and parameters that apply `change`. */
 export function changeStatement(change: ContextChange, now: Date): [string, unknown[]] {
   const shape = shapeOf(change);
@@ -188,7 +207,7 @@ export function changeStatement(change: ContextChange, now: Date): [string, unkn
     JSON.stringify((change.inserted ?? []).map(participantRowJson)),
     JSON.stringify((change.updated ?? []).map(participantRowJson)),
     JSON.stringify(change.deleted ?? []),
-    JSON.stringify(change.events.map(eventRowJson)),
+    eventRowsJson(change),
     now.toISOString(),
     key?.principal ?? null,
     key?.requestId ?? null,

@@ -38,13 +38,17 @@ export function headsOf(events: readonly ContextEvent[]): Map<string, number> {
   return heads;
 }
 
-export function committedEvents(appended: readonly ContextEvent[]): CommittedEvents {
+/**
+ * `appended`: every event committed; `rows`: per context, its events' row JSON when the statement
+ * already made it (change-sql.ts eventRowsJson), so the doorbell carries that text.
+ */
+export function committedEvents(appended: readonly ContextEvent[], rows?: ReadonlyMap<string, string>): CommittedEvents {
   const built = new Map<string, readonly ContextEvent[]>();
   const ofContext = (contextId: string): ContextEvent[] =>
     appended.filter((e) => e.contextId === contextId).sort((a, b) => a.revision - b.revision || a.seq - b.seq);
   return {
     wire(contextId) {
-      const text = JSON.stringify(ofContext(contextId).map((event) => ({ ...eventRowJson(event), occurred_at: event.occurredAt.getTime() })));
+      const text = rows?.get(contextId) ?? JSON.stringify(ofContext(contextId).map(eventRowJson));
       return text.length <= MAX_WIRE_CHARS ? text : undefined;
     },
     of(contextId) {
@@ -75,7 +79,7 @@ export function eventsFromWire(wire: string): readonly ContextEvent[] {
  */
 function asReadBack(event: ContextEvent): ContextEvent {
   const row = eventRowJson(event);
-  return deepFreeze(eventFromRow({ ...row, occurred_at: event.occurredAt.getTime(), payload: asJsonb(row["payload"] as JsonValue) }));
+  return deepFreeze(eventFromRow({ ...row, payload: asJsonb(row["payload"] as JsonValue) }));
 }
 
 /**

@@ -40,7 +40,7 @@ import {
   type WriteBase,
 } from "../service/ports.js";
 import { baseFromRow, baseStatement } from "./base-sql.js";
-import { changeOutcome, changeStatement, REQUEST_KEY_TAKEN } from "./change-sql.js";
+import { changeOutcome, changeStatement, eventRowsJson, REQUEST_KEY_TAKEN } from "./change-sql.js";
 import { committedEvents, headsOf, type CommittedEvents } from "./committed-events.js";
 import {
   GET_CONTEXT,
@@ -230,8 +230,10 @@ export class PgContextStore implements ContextStore {
   private committed(changes: readonly ContextChange[]): void {
     if (this.onCommit === undefined || changes.length === 0) return;
     const events = changes.flatMap((c) => c.events);
+    // One change per context (a batch creates distinct ones): its events are all that context's.
+    const rows = new Map(changes.map((c) => [c.contextId, eventRowsJson(c)]));
     try {
-      this.onCommit(headsOf(events), committedEvents(events));
+      this.onCommit(headsOf(events), committedEvents(events, rows.size === changes.length ? rows : undefined));
     } catch {
       // The change is committed; a failing hook must not turn it into an error.
     }

@@ -291,7 +291,10 @@ export function payloadFromJson(json: JsonValue): EventPayload {
   throw new Error("context_events.payload holds an unknown payload shape");
 }
 
-/** An event as the document of its row, for JSON.stringify (its dates and the payload's are Dates). */
+/**
+ * An event as the document of its row, for JSON.stringify: occurred_at as epoch ms (as reads select
+ * it, so eventFromRow reads this back too), the payload's dates as Dates.
+ */
 export function eventRowJson(event: ContextEvent): Record<string, unknown> {
   return {
     context_id: event.contextId,
@@ -300,7 +303,7 @@ export function eventRowJson(event: ContextEvent): Record<string, unknown> {
     event_id: event.eventId,
     type: event.type,
     actor: event.actor,
-    occurred_at: event.occurredAt,
+    occurred_at: event.occurredAt.getTime(),
     reason: event.reason,
     payload: payloadDocument(event.payload),
   };
