@@ -22,7 +22,7 @@ import { WatchFeed } from "./watch-feed.js";
 import { groupByRevision } from "./watch-revisions.js";
 import { startWatch } from "./watch-start.js";
 import { DEFAULT_READ_BATCH_EVENTS, type WatchHubOptions, type WatchRequest, type WatchSink, type WatchStore } from "./watch-types.js";
-import { Watcher } from "./watch-watcher.js";
+import { Watcher, type WatchSource } from "./watch-watcher.js";
 
 /** What the transport calls: one method per stream. */
 export interface WatchUseCase {
@@ -77,10 +77,10 @@ export class WatchHub implements WatchUseCase {
       capacity: this.options.queueRevisions,
       progressIntervalMs: start.progressIntervalMs,
       readBatchEvents: this.readBatchEvents,
-      onEnd: (w) => this.leave(feed, w),
+      onEnd: this.onWatcherEnd,
     });
     feed.watchers.add(watcher);
-    sink.started?.((reason) => watcher.abort(reason));
+    sink.started?.(watcher);
     watcher.start(start.snapshot);
     // This stream's own read may have seen a revision the feed has not heard of yet.
     feed.notify(start.revision);
@@ -205,10 +205,12 @@ export class WatchHub implements WatchUseCase {
     return feed;
   }
 
-  private leave(feed: WatchFeed, watcher: Watcher): void {
+  /** Every watcher's onEnd: the one that ends leaves its feed, and the last takes the feed with it. */
+  private readonly onWatcherEnd = (watcher: Watcher, source: WatchSource): void => {
+    const feed = source as WatchFeed;
     feed.watchers.delete(watcher);
     if (feed.watchers.size === 0 && this.feeds.get(feed.contextId) === feed) this.feeds.delete(feed.contextId);
-  }
+  };
 
   private shuttingDown(): AppError {
     return new AppError("SERVICE_UNAVAILABLE", "the server is shutting down: resume the watch on another instance");

@@ -34,10 +34,15 @@ export interface WatchSink {
   readonly signal?: AbortSignal;
   /**
    * Called once the watch has started (request valid, READ checked, not compacted) and joined its
-   * context's feed, before its first message, with the function that ends it (as an abort would):
-   * a multiplexed stream answers `created` here, so a refused create never gets one.
+   * context's feed, before its first message, with what ends it (`abort(reason)`, as an abort of
+   * the signal would): a multiplexed stream answers `created` here, so a refused create never gets one.
    */
-  readonly started?: (cancel: (reason: unknown) => void) => void;
+  started?(watch: StartedWatch): void;
+}
+
+/** A watch that has started, as its sink may end it. */
+export interface StartedWatch {
+  abort(reason: unknown): void;
 }
 
 /** A WatchContext request, as the transport decoded it. */

@@ -37,8 +37,12 @@ export interface WatcherOptions {
   readonly capacity: number;
   readonly progressIntervalMs: number;
   readonly readBatchEvents: number;
-  /** Called once when the watcher ends, however it ends: the feed lets go of it. */
-  readonly onEnd: (watcher: Watcher) => void;
+  /**
+   * Called once when the watcher ends, however it ends, with the source it watched: the feed lets
+   * go of it. One function for every watcher of a hub, not a closure each (a watch is meant to
+   * weigh a few hundred bytes).
+   */
+  readonly onEnd: (watcher: Watcher, source: WatchSource) => void;
 }
 
 type Mode = "live" | "pulling" | "closing" | "done";
@@ -62,7 +66,8 @@ export class Watcher {
   private idleSince = 0;
   private roomWaiter: (() => void) | undefined;
   private settle!: (outcome: Outcome) => void;
-  private readonly onAbort = (): void => this.finish({ ok: false, error: this.sink.signal?.reason });
+  /** Made only when the sink has a signal (a Watch stream's watches have none). */
+  private onAbort: (() => void) | undefined;
 
   /** Resolves when the stream should end with OK; rejects with the error to end it with. */
   readonly done: Promise<void>;
@@ -93,8 +98,12 @@ export class Watcher {
   start(first?: WatchMessage): void {
     // Ended already (cancelled as it started).
     if (this.mode === "done") return;
-    if (this.sink.signal?.aborted === true) return this.onAbort();
-    this.sink.signal?.addEventListener("abort", this.onAbort, { once: true });
+    const signal = this.sink.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) return this.finish({ ok: false, error: signal.reason });
+      this.onAbort = () => this.finish({ ok: false, error: signal.reason });
+      signal.addEventListener("abort", this.onAbort, { once: true });
+    }
     if (first !== undefined) {
       this.lastWritten = Math.max(this.lastWritten, first.revision);
       this.enqueue(first);
@@ -263,8 +272,8 @@ export class Watcher {
     this.queuedRevisions = 0;
     this.disarmProgress();
     this.wakePuller();
-    this.sink.signal?.removeEventListener("abort", this.onAbort);
-    this.options.onEnd(this);
+    if (this.onAbort !== undefined) this.sink.signal?.removeEventListener("abort", this.onAbort);
+    this.options.onEnd(this, this.source);
     this.settle(outcome);
   }
 

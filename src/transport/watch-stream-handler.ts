@@ -15,6 +15,7 @@ import { AppError, isAppError } from "../domain/app-error.js";
 import type { Logger } from "../logger.js";
 import type { Caller } from "../service/caller.js";
 import type { WatchUseCase } from "../service/watch-hub.js";
+import type { StartedWatch, WatchMessage, WatchSink } from "../service/watch-types.js";
 import type { CallContext } from "./call-context.js";
 import type { WatchMetrics } from "./call-metrics.js";
 import { callerOf } from "./context-handlers.js";
@@ -53,12 +54,56 @@ export function watchHandler(hub: WatchUseCase, options: WatchStreamOptions): Me
   };
 }
 
-interface OpenWatch {
-  /** Ends the watch; set once it has started (until then, `cancelled` or the stream's end stops it at the start). */
-  cancel: ((reason: unknown) => void) | undefined;
+/**
+ * One watch of a stream, and the sink the hub writes it through: an object with methods rather
+ * than a set of closures, since a stream may hold a thousand of them.
+ */
+class OpenWatch implements WatchSink {
+  /** Set once it has started (until then, `cancelled` or the stream's end stops it at the start). */
+  private running: StartedWatch | undefined;
   /** The client asked to cancel it: its end is `canceled` OK/CANCELLED whatever the hub says. */
-  cancelled: boolean;
+  private cancelled = false;
+
+  constructor(
+    private readonly stream: WatchStream,
+    readonly id: bigint,
+    readonly contextId: string,
+    /** Gives its place back to the principal's quota. */
+    readonly release: () => void,
+  ) {}
+
+  send(message: WatchMessage): Promise<void> | undefined {
+    return this.stream.deliver(this.id, message);
+  }
+
+  started(watch: StartedWatch): void {
+    this.running = watch;
+    this.stream.created(this);
+    // Cancelled, or the stream ended, while it was starting.
+    if (this.cancelled) watch.abort(CANCELLED);
+    else this.stream.endIfClosed(watch);
+  }
+
+  /** The client cancels it (a second cancel is ignored). */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.running?.abort(CANCELLED);
+  }
+
+  /** The stream is ending: stop it, if it started (one still starting stops as it starts). */
+  stop(reason: unknown): void {
+    this.running?.abort(reason);
+  }
+
+  /** What its `canceled` says once the hub let go of it: the hub's promise settled with `outcome`. */
+  end(outcome: { readonly ok: true } | { readonly ok: false; readonly error: unknown }): WatchEnd {
+    if (outcome.ok) return { reason: "CONTEXT_DELETED", message: `context ${this.contextId} was deleted` };
+    return this.cancelled ? { reason: "CANCELLED", message: "cancelled by the client" } : { error: outcome.error };
+  }
 }
+
+type WatchEnd = { readonly error: unknown } | { readonly reason: string; readonly message: string };
 
 /** One Watch call: its watches by id, and how the call ends. */
 class WatchStream {
@@ -108,7 +153,7 @@ class WatchStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const watch of this.watches.values()) watch.cancel?.(this.gone());
+    for (const watch of this.watches.values()) watch.stop(this.gone());
   }
 
   /** What ends a watch whose stream is gone (nobody hears it: the stream is not written to any more). */
@@ -127,37 +172,35 @@ class WatchStream {
     } catch (error) {
       return this.write(watchCanceledOut(id, { error }));
     }
-    const watch: OpenWatch = { cancel: undefined, cancelled: false };
+    const watch = new OpenWatch(this, id, request.contextId, release);
     this.watches.set(id, watch);
     this.options.metrics?.watchOpened();
     this.hub
       .watch(
         this.caller,
         { contextId: request.contextId, startRevision: int64In(request.startRevision), sendSnapshot: request.sendSnapshot, progressIntervalMs: request.progressIntervalMs },
-        {
-          send: (message) => {
-            observeLag(this.options.metrics, message);
-            return this.send(watchStreamResponseOut(id, message));
-          },
-          started: (cancel) => {
-            watch.cancel = cancel;
-            this.write(watchCreatedOut(id));
-            // Cancelled, or the stream ended, while it was starting.
-            if (watch.cancelled) cancel(CANCELLED);
-            else if (this.closed) cancel(this.gone());
-          },
-        },
+        watch,
       )
       .then(
-        () => ({ reason: "CONTEXT_DELETED", message: `context ${request.contextId} was deleted` }),
-        (error: unknown) => (watch.cancelled ? { reason: "CANCELLED", message: "cancelled by the client" } : { error }),
-      )
-      .then((end) => {
-        this.watches.delete(id);
-        release();
-        this.options.metrics?.watchClosed();
-        this.ended(id, end);
-      });
+        () => this.ended(watch, watch.end({ ok: true })),
+        (error: unknown) => this.ended(watch, watch.end({ ok: false, error })),
+      );
+  }
+
+  /** A message of watch `id` from the hub. */
+  deliver(id: bigint, message: WatchMessage): Promise<void> | undefined {
+    observeLag(this.options.metrics, message);
+    return this.send(watchStreamResponseOut(id, message));
+  }
+
+  /** The watch started: its `created` goes out before any of its messages. */
+  created(watch: OpenWatch): void {
+    this.write(watchCreatedOut(watch.id));
+  }
+
+  /** A watch that started after the stream began to end stops at once. */
+  endIfClosed(watch: StartedWatch): void {
+    if (this.closed) watch.abort(this.gone());
   }
 
   /** Why a create is refused before it starts, if it is. */
@@ -185,13 +228,14 @@ class WatchStream {
 
   /** A cancel of an id that is not open is ignored: the watch may have ended on its own meanwhile. */
   private cancel(watchId: bigint): void {
-    const watch = this.watches.get(watchId);
-    if (watch === undefined || watch.cancelled) return;
-    watch.cancelled = true;
-    watch.cancel?.(CANCELLED);
+    this.watches.get(watchId)?.cancel();
   }
 
-  private ended(id: bigint, end: { readonly error: unknown } | { readonly reason: string; readonly message: string }): void {
+  private ended(watch: OpenWatch, end: WatchEnd): void {
+    const id = watch.id;
+    this.watches.delete(id);
+    watch.release();
+    this.options.metrics?.watchClosed();
     if (this.watches.size === 0) {
       this.idle?.();
       this.idle = undefined;
