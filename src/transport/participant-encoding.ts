@@ -1,7 +1,8 @@
 /**
  * The Participant message and the answers made of participants, encoded by hand: equal to
  * protobuf-es's toBinary byte for byte (test/unit/transport/participant-encoding.test.ts), without
- * its reflection, which was the larger part of a participant call's encoding cost.
+ * its reflection, which was the larger part of a participant call's encoding cost; a read's
+ * participants are mapped and encoded once per participant object (sharedParticipantOut).
  */
 import {
   AddParticipantResponseSchema,
@@ -12,9 +13,38 @@ import {
   type ListParticipantsResponse,
 } from "../../gen/mplp/context/v1/participant_service_pb.js";
 import { ParticipantSchema, type Participant as ProtoParticipant } from "../../gen/mplp/context/v1/participant_pb.js";
+import type { Participant } from "../domain/participant.js";
 import { BinaryWriter, LD, structField, textField, timestampField, varintField, WireType } from "./message-writer.js";
+import { participantOut } from "./participant-mapper.js";
 
 const P = ParticipantSchema.field;
+
+/**
+ * A read's participants are the read cache's objects, the same from one call to the next until
+ * the participant changes (domain objects are never changed in place): each is mapped and encoded
+ * once, not on every ListParticipants page or FULL GetContext that carries it.
+ */
+const mapped = new WeakMap<Participant, ProtoParticipant>();
+const encoded = new WeakMap<ProtoParticipant, Uint8Array>();
+
+/** participantOut, the same message object for the same participant object. */
+export function sharedParticipantOut(participant: Participant): ProtoParticipant {
+  let message = mapped.get(participant);
+  if (message === undefined) {
+    message = participantOut(participant);
+    mapped.set(participant, message);
+  }
+  return message;
+}
+
+function encodeParticipant(message: ProtoParticipant): Uint8Array {
+  let bytes = encoded.get(message);
+  if (bytes === undefined) {
+    bytes = encodeParticipantMessage(message);
+    encoded.set(message, bytes);
+  }
+  return bytes;
+}
 
 /** toBinary(ParticipantSchema, m), byte for byte. */
 export function encodeParticipantMessage(m: ProtoParticipant): Uint8Array {
@@ -40,9 +70,9 @@ export function encodeParticipantMessage(m: ProtoParticipant): Uint8Array {
   return w.finish();
 }
 
-/** A repeated Participant field. */
+/** A repeated Participant field of a read (each message's encoding kept for the next call). */
 export function participantsField(w: BinaryWriter, field: number, participants: readonly ProtoParticipant[]): void {
-  for (const p of participants) w.tag(field, LD).bytes(encodeParticipantMessage(p));
+  for (const p of participants) w.tag(field, LD).bytes(encodeParticipant(p));
 }
 
 /** toBinary of AddParticipant's, GetParticipant's and UpdateParticipant's answer: a participant as field 1. */
@@ -55,7 +85,8 @@ export function encodeParticipantAnswer(m: Pick<AddParticipantResponse, "partici
 /** toBinary(BatchAddParticipantsResponseSchema, m), byte for byte. */
 export function encodeBatchAddParticipantsResponse(m: BatchAddParticipantsResponse): Uint8Array {
   const w = new BinaryWriter();
-  participantsField(w, BatchAddParticipantsResponseSchema.field.participants.number, m.participants);
+  // New participants, not sent again: not kept.
+  for (const p of m.participants) w.tag(BatchAddParticipantsResponseSchema.field.participants.number, LD).bytes(encodeParticipantMessage(p));
   return w.finish();
 }
 

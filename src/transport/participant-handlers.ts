@@ -11,7 +11,7 @@ import {
   GetParticipantResponseSchema,
   HeartbeatResponseSchema,
   KeepAliveResponseSchema,
-  ListParticipantsResponseSchema,
+  type ListParticipantsResponse,
   type ParticipantService as ParticipantServiceDesc,
   RemoveParticipantResponseSchema,
   UpdateParticipantResponseSchema,
@@ -19,6 +19,7 @@ import {
 import type { ParticipantService } from "../service/participant-service.js";
 import { callerOf } from "./context-handlers.js";
 import type { MethodsOf, ServiceHandlers } from "./grpc-adapter.js";
+import { sharedParticipantOut } from "./participant-encoding.js";
 import { participantFilterIn, participantIn, participantOut } from "./participant-mapper.js";
 import { enumOut, int64In, timestampOut } from "./proto-values.js";
 
@@ -51,7 +52,7 @@ export function participantHandlers(service: ParticipantUseCases): ParticipantSe
 
     async getParticipant(request, ctx) {
       const participant = await service.get(callerOf(ctx), request.contextId, request.participantId);
-      return create(GetParticipantResponseSchema, { participant: participantOut(participant) });
+      return create(GetParticipantResponseSchema, { participant: sharedParticipantOut(participant) });
     },
 
     async updateParticipant(request, ctx) {
@@ -82,11 +83,14 @@ export function participantHandlers(service: ParticipantUseCases): ParticipantSe
         pageToken: request.pageToken,
         filter: participantFilterIn(request.filter),
       });
-      return create(ListParticipantsResponseSchema, {
-        participants: page.participants.map(participantOut),
+      // A literal, not create(): its reflective walk was a few % of a cached page's CPU.
+      const response: ListParticipantsResponse = {
+        $typeName: "mplp.context.v1.ListParticipantsResponse",
+        participants: page.participants.map(sharedParticipantOut),
         nextPageToken: page.nextPageToken,
         totalSize: page.totalSize,
-      });
+      };
+      return response;
     },
 
     async heartbeat(request, ctx) {

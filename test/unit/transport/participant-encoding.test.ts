@@ -13,6 +13,7 @@ import {
   encodeListParticipantsResponse,
   encodeParticipantAnswer,
   encodeParticipantMessage,
+  sharedParticipantOut,
 } from "../../../src/transport/participant-encoding.js";
 import { participantOut } from "../../../src/transport/participant-mapper.js";
 import { makeParticipant } from "../../support/participant-fixtures.js";
@@ -44,5 +45,17 @@ describe("participant-encoding", () => {
       const message = create(ListParticipantsResponseSchema, { participants, nextPageToken, totalSize });
       expect(encodeListParticipantsResponse(message)).toEqual(toBinary(ListParticipantsResponseSchema, message));
     }
+  });
+
+  it("maps a read's participant once per object, and its kept encoding still equals toBinary", () => {
+    const member = makeParticipant(contextId, { agentId: "kept", metadata: { k: "v" } });
+    expect(sharedParticipantOut(member)).toBe(sharedParticipantOut(member));
+    expect(sharedParticipantOut(member)).toEqual(participantOut(member));
+    const changed = { ...member, displayName: "renamed" };
+    expect(sharedParticipantOut(changed).displayName).toBe("renamed");
+    const message = create(ListParticipantsResponseSchema, { participants: [sharedParticipantOut(member), sharedParticipantOut(changed)], totalSize: 2 });
+    // Twice: the second time from the kept encodings.
+    expect(encodeListParticipantsResponse(message)).toEqual(toBinary(ListParticipantsResponseSchema, message));
+    expect(encodeListParticipantsResponse(message)).toEqual(toBinary(ListParticipantsResponseSchema, message));
   });
 });
