@@ -53,15 +53,26 @@ export interface StateDigest {
   readonly bytes: number;
 }
 
+/**
+ * Digests of the states digested before, by object: a state is never changed once made (an edit
+ * makes a new one, state-apply.ts), and a cached GetSharedState answers the same object many times.
+ */
+const digests = new WeakMap<SharedState, StateDigest>();
+
 /** Digests the whole state: variables, resources, dependencies and goals. */
 export function digestState(state: SharedState): StateDigest {
-  const text = canonicalJson({
-    variables: state.variables,
-    resources: state.resources,
-    dependencies: state.dependencies,
-    goals: state.goals,
-  });
-  return { checksum: createHash("sha256").update(text, "utf8").digest("hex"), bytes: Buffer.byteLength(text, "utf8") };
+  let digest = digests.get(state);
+  if (digest === undefined) {
+    const text = canonicalJson({
+      variables: state.variables,
+      resources: state.resources,
+      dependencies: state.dependencies,
+      goals: state.goals,
+    });
+    digest = { checksum: createHash("sha256").update(text, "utf8").digest("hex"), bytes: Buffer.byteLength(text, "utf8") };
+    digests.set(state, digest);
+  }
+  return digest;
 }
 
 /** sha256 (hex) of the state's canonical JSON. */
