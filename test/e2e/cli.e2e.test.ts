@@ -193,12 +193,14 @@ describe("npm run cli", () => {
     const npmExited = once(npm, "exit");
     let child: number | undefined;
     try {
-      [child] = await eventually("npm's child process", async () => {
-        const children = childrenOf(npm.pid!);
-        return children.length > 0 ? children : undefined;
+      // The child becomes node itself (npm's `sh -c` execs it), not a shell that would keep node
+      // running after its own death. Until the exec the child is still the shell: wait for it.
+      [child] = await eventually("npm's child process to be the CLI", async () => {
+        const [first] = childrenOf(npm.pid!);
+        if (first === undefined) return undefined;
+        const argv = readFileSync(`/proc/${first}/cmdline`, "utf8").split("\0");
+        return argv.includes("src/cli/main.ts") && argv.includes("watch") ? [first] : undefined;
       });
-      // The child is node itself, not a shell that would keep node running after its own death.
-      expect(readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0")).toEqual(expect.arrayContaining(["src/cli/main.ts", "watch"]));
       // npm passes the signal to its child; were that a shell, node would be left running without a parent.
       npm.kill("SIGTERM");
       await npmExited;

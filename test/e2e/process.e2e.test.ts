@@ -27,7 +27,8 @@ interface Running {
 
 function launch(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { PATH: process.env["PATH"] ?? "", GRPC_PORT: "0", LOG_LEVEL: "info", ...env },
+    // A METRICS_PORT of the system's choosing, unless a test names one: test files run in parallel.
+    env: { PATH: process.env["PATH"] ?? "", GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }

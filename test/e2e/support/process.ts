@@ -21,7 +21,9 @@ export interface ServerProcess {
 /** Starts the server and resolves once it logs that it is serving, with the port it chose. */
 export async function startServerProcess(env: Readonly<Record<string, string>>): Promise<ServerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { PATH: process.env["PATH"] ?? "", GRPC_PORT: "0", LOG_LEVEL: "info", ...env },
+    // Ports the system picks: test files run in parallel, and a fixed METRICS_PORT (9464 by default)
+    // held by one file's server made another's fail to start.
+    env: { PATH: process.env["PATH"] ?? "", GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
