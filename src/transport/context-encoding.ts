@@ -24,8 +24,9 @@ import {
   type ListContextsResponse,
 } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { SharedStateSchema } from "../../gen/mplp/context/v1/shared_state_pb.js";
+import { oncePerObject } from "./once-per-object.js";
 import { participantsField } from "./participant-encoding.js";
-import { BinaryWriter, LD, structField, textField, timestampField, varintField, WireType } from "./message-writer.js";
+import { BinaryWriter, LD, structField, textField, textsField, timestampField, varintField, WireType } from "./message-writer.js";
 import type { Context } from "../domain/context.js";
 import { contextOut } from "./context-mapper.js";
 
@@ -33,8 +34,8 @@ import { contextOut } from "./context-mapper.js";
 const MAX_KEPT = 5_000;
 
 const mapped = new Map<string, ProtoContext>();
-/** The encoding of each kept message (and of any other Context message encoded here). */
-const encoded = new WeakMap<ProtoContext, Uint8Array>();
+/** The encoding of each kept message (and of any other Context message a read encodes). */
+const encodeContext = oncePerObject(encodeContextMessage);
 
 function versionOf(c: Context): string {
   return `${c.contextId}:${c.revision}:${c.lastActivityAt.getTime()}:${c.expiresAt?.getTime() ?? ""}:${c.sessionCount}`;
@@ -53,14 +54,6 @@ export function sharedContextOut(context: Context): ProtoContext {
   return message;
 }
 
-function encodeContext(message: ProtoContext): Uint8Array {
-  let bytes = encoded.get(message);
-  if (bytes === undefined) {
-    bytes = encodeContextMessage(message);
-    encoded.set(message, bytes);
-  }
-  return bytes;
-}
 
 const CONTEXT = ContextSchema.field;
 const CONFIGURATION = ContextConfigurationSchema.field;
@@ -99,15 +92,15 @@ export function encodeContextMessage(m: ProtoContext): Uint8Array {
     varintField(w, ACCESS.visibility.number, a.visibility);
     varintField(w, ACCESS.joinPolicy.number, a.joinPolicy);
     textField(w, ACCESS.defaultRole.number, a.defaultRole);
-    for (const v of a.requiredCapabilities) w.tag(ACCESS.requiredCapabilities.number, LD).string(v);
-    for (const v of a.requiredRoles) w.tag(ACCESS.requiredRoles.number, LD).string(v);
+    textsField(w, ACCESS.requiredCapabilities.number, a.requiredCapabilities);
+    textsField(w, ACCESS.requiredRoles.number, a.requiredRoles);
     w.join();
   }
   if (m.sharedState !== undefined) w.tag(CONTEXT.sharedState.number, LD).bytes(toBinary(SharedStateSchema, m.sharedState));
   const md = m.metadata;
   if (md !== undefined) {
     w.tag(CONTEXT.metadata.number, LD).fork();
-    for (const v of md.tags) w.tag(METADATA.tags.number, LD).string(v);
+    textsField(w, METADATA.tags.number, md.tags);
     textField(w, METADATA.category.number, md.category);
     varintField(w, METADATA.priority.number, md.priority);
     structField(w, ContextMetadataSchema, "customData", METADATA.customData.number, md.customData);
@@ -129,9 +122,8 @@ export function encodeContextMessage(m: ProtoContext): Uint8Array {
  */
 export function encodeContextAnswer(m: Pick<CreateContextResponse, "context">): Uint8Array {
   const w = new BinaryWriter();
-  const c = m.context;
-  // Not kept: an answer's context is new, and mostly not sent again.
-  if (c !== undefined) w.tag(CreateContextResponseSchema.field.context.number, LD).bytes(encoded.get(c) ?? encodeContextMessage(c));
+  // Not kept: an answer's context is a new message, mostly not sent again.
+  if (m.context !== undefined) w.tag(CreateContextResponseSchema.field.context.number, LD).bytes(encodeContextMessage(m.context));
   return w.finish();
 }
 

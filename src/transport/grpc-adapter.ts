@@ -17,6 +17,7 @@ import type { Logger } from "../logger.js";
 import { beginCall, type ActiveCall, type CallContext, type CallGuard, type CallTracing } from "./call-context.js";
 import type { CallMetrics } from "./call-metrics.js";
 import { TransportStatusError } from "./error-status.js";
+import { oncePerObject } from "./once-per-object.js";
 import { encoderFor } from "./response-encoders.js";
 
 type In<M extends GenServiceMethods[string]> = MessageShape<M["input"]>;
@@ -60,19 +61,10 @@ function serializer<D extends DescMessage>(schema: D): grpc.serialize<MessageSha
  * For streamed responses: one message object written to many streams (a watch revision fanned
  * out to every watcher) is encoded once, not once per stream — at thousands of deliveries a
  * second the per-stream toBinary alone would fill a core. Such messages are never mutated after
- * they are first sent; the WeakMap lets them go once no stream holds them.
+ * they are first sent; each encoding goes with its message (oncePerObject) once no stream holds it.
  */
 function sharedSerializer<D extends DescMessage>(schema: D): grpc.serialize<MessageShape<D>> {
-  const encode = serializer(schema);
-  const encoded = new WeakMap<object, Buffer>();
-  return (message) => {
-    let bytes = encoded.get(message);
-    if (bytes === undefined) {
-      bytes = encode(message);
-      encoded.set(message, bytes);
-    }
-    return bytes;
-  };
+  return oncePerObject(serializer(schema));
 }
 
 /** grpc-js answers INTERNAL when a deserializer throws; a sentinel lets us answer INVALID_ARGUMENT instead. */

@@ -30,6 +30,11 @@ export function textField(w: BinaryWriter, field: number, value: string): void {
   if (value !== "") w.tag(field, LD).string(value);
 }
 
+/** A repeated string field: one tagged string per value. */
+export function textsField(w: BinaryWriter, field: number, values: readonly string[]): void {
+  for (const v of values) w.tag(field, LD).string(v);
+}
+
 /**
  * A google.protobuf.Struct field of `schema` (the message that declares it), when set: open JSON,
  * so toBinary writes it — as the only field set of a `schema` message, its encoding is that field's.

@@ -14,7 +14,8 @@ import {
 } from "../../gen/mplp/context/v1/participant_service_pb.js";
 import { ParticipantSchema, type Participant as ProtoParticipant } from "../../gen/mplp/context/v1/participant_pb.js";
 import type { Participant } from "../domain/participant.js";
-import { BinaryWriter, LD, structField, textField, timestampField, varintField, WireType } from "./message-writer.js";
+import { BinaryWriter, LD, structField, textField, textsField, timestampField, varintField, WireType } from "./message-writer.js";
+import { oncePerObject } from "./once-per-object.js";
 import { participantOut } from "./participant-mapper.js";
 
 const P = ParticipantSchema.field;
@@ -24,27 +25,10 @@ const P = ParticipantSchema.field;
  * the participant changes (domain objects are never changed in place): each is mapped and encoded
  * once, not on every ListParticipants page or FULL GetContext that carries it.
  */
-const mapped = new WeakMap<Participant, ProtoParticipant>();
-const encoded = new WeakMap<ProtoParticipant, Uint8Array>();
-
 /** participantOut, the same message object for the same participant object. */
-export function sharedParticipantOut(participant: Participant): ProtoParticipant {
-  let message = mapped.get(participant);
-  if (message === undefined) {
-    message = participantOut(participant);
-    mapped.set(participant, message);
-  }
-  return message;
-}
+export const sharedParticipantOut: (participant: Participant) => ProtoParticipant = oncePerObject(participantOut);
 
-function encodeParticipant(message: ProtoParticipant): Uint8Array {
-  let bytes = encoded.get(message);
-  if (bytes === undefined) {
-    bytes = encodeParticipantMessage(message);
-    encoded.set(message, bytes);
-  }
-  return bytes;
-}
+const encodeParticipant = oncePerObject(encodeParticipantMessage);
 
 /** toBinary(ParticipantSchema, m), byte for byte. */
 export function encodeParticipantMessage(m: ProtoParticipant): Uint8Array {
@@ -55,8 +39,8 @@ export function encodeParticipantMessage(m: ProtoParticipant): Uint8Array {
   varintField(w, P.participantType.number, m.participantType);
   textField(w, P.displayName.number, m.displayName);
   varintField(w, P.status.number, m.status);
-  for (const v of m.roles) w.tag(P.roles.number, LD).string(v);
-  for (const v of m.capabilities) w.tag(P.capabilities.number, LD).string(v);
+  textsField(w, P.roles.number, m.roles);
+  textsField(w, P.capabilities.number, m.capabilities);
   // A repeated enum is packed in proto3.
   if (m.permissions.length > 0) {
     w.tag(P.permissions.number, LD).fork();

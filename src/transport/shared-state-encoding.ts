@@ -9,29 +9,13 @@ import { GetSharedStateResponseSchema, type GetSharedStateResponse } from "../..
 import { SharedStateSchema, type SharedState as ProtoSharedState } from "../../gen/mplp/context/v1/shared_state_pb.js";
 import type { SharedState } from "../domain/shared-state.js";
 import { BinaryWriter, LD, textField, WireType } from "./message-writer.js";
+import { oncePerObject } from "./once-per-object.js";
 import { sharedStateOut } from "./shared-state-mapper.js";
 
-const mapped = new WeakMap<SharedState, ProtoSharedState>();
-const encoded = new WeakMap<ProtoSharedState, Uint8Array>();
-
 /** sharedStateOut, the same message object for the same state object. */
-export function sharedStateMessage(state: SharedState): ProtoSharedState {
-  let message = mapped.get(state);
-  if (message === undefined) {
-    message = sharedStateOut(state);
-    mapped.set(state, message);
-  }
-  return message;
-}
+export const sharedStateMessage: (state: SharedState) => ProtoSharedState = oncePerObject(sharedStateOut);
 
-function encodeState(message: ProtoSharedState): Uint8Array {
-  let bytes = encoded.get(message);
-  if (bytes === undefined) {
-    bytes = toBinary(SharedStateSchema, message);
-    encoded.set(message, bytes);
-  }
-  return bytes;
-}
+const encodeState = oncePerObject((message: ProtoSharedState): Uint8Array => toBinary(SharedStateSchema, message));
 
 const F = GetSharedStateResponseSchema.field;
 

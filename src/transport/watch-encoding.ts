@@ -8,18 +8,11 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { WatchEventsSchema, WatchResponseSchema, type WatchEvents, type WatchResponse } from "../../gen/mplp/context/v1/context_service_pb.js";
+import { oncePerObject } from "./once-per-object.js";
 
-const encodedEvents = new WeakMap<WatchEvents, Uint8Array>();
 const FIELD = WatchResponseSchema.field;
 
-function eventsBytes(events: WatchEvents): Uint8Array {
-  let bytes = encodedEvents.get(events);
-  if (bytes === undefined) {
-    bytes = toBinary(WatchEventsSchema, events);
-    encodedEvents.set(events, bytes);
-  }
-  return bytes;
-}
+const eventsBytes = oncePerObject((events: WatchEvents): Uint8Array => toBinary(WatchEventsSchema, events));
 
 /** toBinary(WatchResponseSchema, m), byte for byte, with an events payload's encoding reused. */
 export function encodeWatchResponse(m: WatchResponse): Uint8Array {
