@@ -171,9 +171,9 @@ const STATEMENTS = {
 
 function shapeOf(change: ContextChange): keyof typeof STATEMENTS {
   if (change.context === null) return "delete";
+  const kind = change.baseRevision === 0 ? "create" : "update";
   const participants = (change.inserted?.length ?? 0) + (change.updated?.length ?? 0) + (change.deleted?.length ?? 0) > 0;
-  if (change.baseRevision === 0) return participants ? "createWithParticipants" : "create";
-  return participants ? "updateWithParticipants" : "update";
+  return participants ? `${kind}WithParticipants` : kind;
 }
 
 const eventRows = new WeakMap<ContextChange, string>();
@@ -195,13 +195,12 @@ export function eventRowsJson(change: ContextChange): string {
 /** The statement and parameters that apply `change`. */
 export function changeStatement(change: ContextChange, now: Date): [string, unknown[]] {
   const shape = shapeOf(change);
-  const kind = change.context === null ? "delete" : change.baseRevision === 0 ? "create" : "update";
   const state = change.sharedState === undefined ? null : JSON.stringify(change.sharedState);
   const key = change.request?.key;
   const params = [
     change.contextId,
     change.baseRevision,
-    change.context === null ? null : JSON.stringify(contextRowJson(change.context, kind === "create" ? change.sharedState : undefined)),
+    change.context === null ? null : JSON.stringify(contextRowJson(change.context, change.baseRevision === 0 ? change.sharedState : undefined)),
     state,
     change.snapshot === true && change.context !== null ? change.context.revision : null,
     JSON.stringify((change.inserted ?? []).map(participantRowJson)),
