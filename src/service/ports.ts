@@ -60,6 +60,8 @@ export interface WriteBase {
   readonly context: Context;
   /** The participants read (all of them when `complete`), by participant id. */
   readonly participants: ReadonlyMap<string, Participant>;
+  /** The same participants by agent id (one membership per agent per context): a member is found without a scan. */
+  readonly members: ReadonlyMap<string, Participant>;
   /** Every participant of the context is in `participants`: one absent is not a member. */
   readonly complete: boolean;
   /** Agents asked for: those not in `participants` are known not to be members. */

@@ -9,7 +9,8 @@ import type { ApplyOutcome, BaseQuery, ContextChange, WriteBase } from "./ports.
 
 /** `agentId`'s membership: the participant, null when it has none, undefined when the base did not read it. */
 export function memberIn(base: WriteBase, agentId: string): Participant | null | undefined {
-  for (const p of base.participants.values()) if (p.agentId === agentId) return p;
+  const found = base.members.get(agentId);
+  if (found !== undefined) return found;
   return base.complete || base.agents.has(agentId) ? null : undefined;
 }
 
@@ -47,21 +48,32 @@ function withoutState(context: Context): Context {
 export function successor(base: WriteBase, change: ContextChange, outcome: Extract<ApplyOutcome, { applied: true }>): WriteBase | null {
   if (outcome.context === null) return null;
   const participants = base.participants as Map<string, Participant>;
+  const members = base.members as Map<string, Participant>;
   const agents = base.agents as Set<string>;
   const participantIds = base.participantIds as Set<string>;
-  for (const p of change.inserted ?? []) participants.set(p.participantId, p);
-  for (const p of outcome.updated) participants.set(p.participantId, p);
+  for (const p of change.inserted ?? []) {
+    participants.set(p.participantId, p);
+    members.set(p.agentId, p);
+  }
+  for (const p of outcome.updated) {
+    participants.set(p.participantId, p);
+    members.set(p.agentId, p);
+  }
   for (const id of change.deleted ?? []) {
     const gone = participants.get(id);
     participants.delete(id);
     participantIds.add(id);
-    if (gone !== undefined) agents.add(gone.agentId);
+    if (gone !== undefined) {
+      members.delete(gone.agentId);
+      agents.add(gone.agentId);
+    }
   }
   const state = change.sharedState ?? base.context.sharedState;
   const context = withoutState(outcome.context);
   return {
     context: state === undefined ? context : { ...context, sharedState: state },
     participants,
+    members,
     complete: base.complete,
     agents,
     participantIds,
@@ -71,7 +83,7 @@ export function successor(base: WriteBase, change: ContextChange, outcome: Extra
 
 /** The base of a context just created: no participants, so every lookup is answered. */
 export function createdBase(context: Context): WriteBase {
-  return { context, participants: new Map(), complete: true, agents: new Set(), participantIds: new Set(), cached: true };
+  return { context, participants: new Map(), members: new Map(), complete: true, agents: new Set(), participantIds: new Set(), cached: true };
 }
 
 /** The base an applied change leaves: the created context's, or `successor` of the one it was decided on; null when there is none to keep. */

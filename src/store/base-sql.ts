@@ -44,10 +44,16 @@ export function baseStatement(query: BaseQuery, lock: Lock): [string, unknown[]]
 export function baseFromRow(query: BaseQuery, row: Row | undefined): WriteBase | null {
   if (row === undefined) return null;
   const participants = new Map<string, Participant>();
-  for (const p of row["participants"] as Row[]) participants.set(p["participant_id"] as string, participantFromRow(p));
+  const members = new Map<string, Participant>();
+  for (const r of row["participants"] as Row[]) {
+    const p = participantFromRow(r);
+    participants.set(p.participantId, p);
+    members.set(p.agentId, p);
+  }
   return {
     context: contextFromRow(row),
     participants,
+    members,
     complete: row["complete"] === true,
     agents: new Set(query.agents),
     participantIds: new Set(query.participantId === undefined ? [] : [query.participantId]),

@@ -431,6 +431,7 @@ function baseOf(state: State, query: BaseQuery): WriteBase | null {
   return {
     context: query.withState ? found : withoutState(found),
     participants: new Map(read.map((p) => [p.participantId, p])),
+    members: new Map(read.map((p) => [p.agentId, p])),
     complete,
     agents: new Set(query.agents),
     participantIds: new Set(query.participantId === undefined ? [] : [query.participantId]),

@@ -14,6 +14,10 @@ describe("successor", () => {
       [ann.participantId, ann],
       [bob.participantId, bob],
     ]),
+    members: new Map([
+      ["ann", ann],
+      ["bob", bob],
+    ]),
     complete: false,
     agents: new Set(["ann", "bob", "carl"]),
     participantIds: new Set(),
