@@ -10,12 +10,13 @@
  * and the caller learns it from `applied` = 0. The final SELECT reads the prior result of a
  * request key that was taken, as far as the statement's snapshot shows it.
  *
- * Five shapes (create and update, each with or without participants, and delete), each written
- * once at start-up.
+ * Seven shapes (create, update and bump — an update of the revision's own columns alone — each with
+ * or without participants, and delete), each written once at start-up.
  */
 import type { ApplyOutcome, ContextChange } from "../service/ports.js";
 import type { JsonValue } from "../domain/json.js";
-import { contextRowJson, eventRowJson, participantColumns, participantFromRow, participantRowJson } from "./rows.js";
+import type { Context } from "../domain/context.js";
+import { contextBumpJson, contextRowJson, eventRowJson, participantColumns, participantFromRow, participantRowJson } from "./rows.js";
 import type { Row } from "./sql-client.js";
 
 /** How long an idempotency key holds: a retry after this does the work again. */
@@ -73,6 +74,20 @@ const UPDATE_CONTEXT = `ctx as (
     metadata = n.metadata, tags = n.tags, visibility = n.visibility, participant_count = n.participant_count,
     revision = n.revision, updated_at = n.updated_at, last_activity_at = n.last_activity_at,
     expires_at = n.expires_at, terminated_at = n.terminated_at,
+    shared_state = coalesce($4::text::jsonb, c.shared_state),
+    state_snapshot_revision = greatest(c.state_snapshot_revision, n.state_snapshot_revision)
+  from jsonb_populate_record(null::contexts, $3::text::jsonb) n
+  where c.context_id = $1::text::uuid and c.revision = $2::bigint and exists (select 1 from go)
+  returning c.compact_revision, c.state_snapshot_revision
+)`;
+
+// A change that moved only the columns of contextBumpJson (a join, a leave, a member's update, a
+// state write) sends those and sets those: the rest of the row is as the base read it, which the
+// revision check guarantees is what is stored.
+const BUMP_CONTEXT = `ctx as (
+  update contexts c set
+    participant_count = n.participant_count, revision = n.revision, updated_at = n.updated_at,
+    last_activity_at = n.last_activity_at, expires_at = n.expires_at,
     shared_state = coalesce($4::text::jsonb, c.shared_state),
     state_snapshot_revision = greatest(c.state_snapshot_revision, n.state_snapshot_revision)
   from jsonb_populate_record(null::contexts, $3::text::jsonb) n
@@ -166,12 +181,26 @@ const STATEMENTS = {
   createWithParticipants: statement(CREATE_CONTEXT, true),
   update: statement(UPDATE_CONTEXT, false),
   updateWithParticipants: statement(UPDATE_CONTEXT, true),
+  bump: statement(BUMP_CONTEXT, false),
+  bumpWithParticipants: statement(BUMP_CONTEXT, true),
   delete: statement(DELETE_CONTEXT, false),
 } as const;
 
+/** The context's columns that contextBumpJson leaves out, as the domain holds them. */
+const UNBUMPED = ["name", "description", "type", "status", "lifecycleStage", "configuration", "accessControl", "metadata", "terminatedAt"] as const;
+
+/**
+ * Whether `next` differs from `base` only in the columns of contextBumpJson. By identity: a use
+ * case that leaves a field alone carries the base's own value over (`{ ...context, … }`), and one
+ * that changes it makes a new one, so a false "changed" costs only the longer statement.
+ */
+function bumpsOnly(base: Context, next: Context): boolean {
+  return UNBUMPED.every((field) => base[field] === next[field]);
+}
+
 function shapeOf(change: ContextChange): keyof typeof STATEMENTS {
   if (change.context === null) return "delete";
-  const kind = change.baseRevision === 0 ? "create" : "update";
+  const kind = change.baseRevision === 0 ? "create" : change.base !== undefined && bumpsOnly(change.base.context, change.context) ? "bump" : "update";
   const participants = (change.inserted?.length ?? 0) + (change.updated?.length ?? 0) + (change.deleted?.length ?? 0) > 0;
   return participants ? `${kind}WithParticipants` : kind;
 }
@@ -197,10 +226,13 @@ export function changeStatement(change: ContextChange, now: Date): [string, unkn
   const shape = shapeOf(change);
   const state = change.sharedState === undefined ? null : JSON.stringify(change.sharedState);
   const key = change.request?.key;
+  const context = change.context;
   const params = [
     change.contextId,
     change.baseRevision,
-    change.context === null ? null : JSON.stringify(contextRowJson(change.context, change.baseRevision === 0 ? change.sharedState : undefined)),
+    context === null
+      ? null
+      : JSON.stringify(shape === "bump" || shape === "bumpWithParticipants" ? contextBumpJson(context) : contextRowJson(context, shape === "create" || shape === "createWithParticipants" ? change.sharedState : undefined)),
     state,
     change.snapshot === true && change.context !== null ? change.context.revision : null,
     JSON.stringify((change.inserted ?? []).map(participantRowJson)),

@@ -205,6 +205,21 @@ export function contextRowJson(context: Context, sharedState?: SharedState): Rec
   };
 }
 
+/**
+ * The columns of a context row that a change of its members or its shared state alone moves
+ * (service/changes.ts nextRevision, plus participant_count), as contextRowJson writes them.
+ */
+export function contextBumpJson(context: Context): Record<string, unknown> {
+  return {
+    participant_count: context.participantCount,
+    revision: context.revision,
+    updated_at: context.updatedAt,
+    last_activity_at: context.lastActivityAt,
+    expires_at: context.expiresAt,
+    state_snapshot_revision: context.stateSnapshotRevision,
+  };
+}
+
 /** A participant as the JSON document of its row. */
 export function participantRowJson(p: Participant): Record<string, unknown> {
   return {

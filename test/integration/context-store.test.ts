@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { AppError } from "../../src/domain/app-error.js";
 import type { Context } from "../../src/domain/context.js";
 import type { Clock, ContextChange, RequestKey } from "../../src/service/ports.js";
+import { changeStatement } from "../../src/store/change-sql.js";
 import { PgContextStore } from "../../src/store/context-store.js";
 import { contexts } from "../../src/store/schema.js";
 import type { SqlCounters } from "../../src/store/sql-client.js";
@@ -11,6 +12,7 @@ import { caught, expectClientSafe, sqlStateOf } from "../support/app-error-asser
 import { at, BASE, event, makeContext, STATE, withoutState, type NewContext } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
 import { signal } from "../support/lock-waits.js";
+import { makeParticipant } from "../support/participant-fixtures.js";
 import { applied, creation, current, deletion, revision, seed } from "../support/store-seeding.js";
 
 const HOUR = 3_600_000;
@@ -80,6 +82,40 @@ await describeOnStores(PgContextStore.name, (under) => {
       const lower = applied(await store().apply({}, revision(stored, { stateSnapshotRevision: 2 })));
       expect(lower.context?.stateSnapshotRevision).toBe(6);
       expect((await current(store(), created.contextId)).stateSnapshotRevision).toBe(6);
+    });
+
+    it("writes only the revision's own columns for a change that moved nothing else, keeping the rest as stored", async () => {
+      const created = makeContext();
+      await insert(created);
+      const member = makeParticipant(created.contextId, { agentId: "bumped" });
+      const base = (await store().loadBase({}, query(created.contextId)))!;
+      const next: Context = {
+        ...base.context,
+        participantCount: 1,
+        revision: 2,
+        updatedAt: at(7_001),
+        lastActivityAt: at(7_002),
+        expiresAt: at(9_999_999),
+        stateSnapshotRevision: 2,
+      };
+      const state = { ...STATE, variables: { bumped: true } };
+      const change: ContextChange = { contextId: created.contextId, baseRevision: 1, base, context: next, sharedState: state, inserted: [member], events: [] };
+      // The short statement: the context's other columns are not in it.
+      const [text, params] = changeStatement(change, new Date());
+      expect(text).not.toContain("name = n.name");
+      expect(Object.keys(JSON.parse(params[2] as string) as object).sort()).toEqual(
+        ["expires_at", "last_activity_at", "participant_count", "revision", "state_snapshot_revision", "updated_at"],
+      );
+      const outcome = applied(await store().apply({}, change));
+      expect(outcome.context).toMatchObject({ revision: 2, stateSnapshotRevision: 2 });
+      expect(await store().getContext({}, created.contextId, { withState: true })).toEqual({ ...next, sharedState: state });
+      expect(await store().getParticipant({}, created.contextId, member.participantId)).toEqual(member);
+
+      // A field the change made anew (not the base's own object) takes the full row, even if equal.
+      const renamed: ContextChange = { ...change, baseRevision: 2, context: { ...next, revision: 3, metadata: { ...next.metadata } }, sharedState: undefined, inserted: [] };
+      expect(changeStatement(renamed, new Date())[0]).toContain("name = n.name");
+      applied(await store().apply({}, { ...renamed, context: { ...renamed.context!, name: "renamed" } }));
+      expect(await current(store(), created.contextId)).toMatchObject({ name: "renamed", revision: 3, participantCount: 1 });
     });
 
     it("writes terminated_at as the service sets it, with no store-side logic", async () => {
