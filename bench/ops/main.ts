@@ -20,7 +20,7 @@ import { ECHO_READY_MESSAGE } from "./echo-ready.js";
 import { CostMeter, median } from "./call-costs.js";
 import { ghzReport, type GhzReport } from "./ghz-report.js";
 import { OPERATIONS, type Operation } from "./operations.js";
-import { postgresBaseline, type RawFigures } from "./postgres-baseline.js";
+import { analyzeDatabase, postgresBaseline, type RawFigures } from "./postgres-baseline.js";
 import { operationsTable, renderMarkdown, scaleTable, type OperationResult, type RunSummary } from "./report-markdown.js";
 import { runScale, type Fill, type ScaleRow } from "./scale.js";
 import { readConfig } from "./scenario-config.js";
@@ -237,6 +237,7 @@ async function main(): Promise<number> {
     process.stdout.write(`seeding ${settings.poolContexts} contexts × ${settings.poolMembers} members… `);
     const poolIds = await seeder.createContexts(settings.poolContexts, 100);
     const members = await seeder.addMembers(poolIds, settings.poolMembers);
+    if (server.databaseUrl !== undefined) await analyzeDatabase(server.databaseUrl);
     console.log("done");
     const shared = { contexts: poolIds.map((contextId) => ({ contextId })), members };
     const windowSeconds = (settings.warmupMs + settings.measureMs) / 1000;
