@@ -17,6 +17,7 @@ import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "../logger.js";
+import { PgliteMaintenance } from "./pglite-maintenance.js";
 import { primaryPosition, ReadReplicas, replicaProbe, type ReplicaTarget } from "./read-replicas.js";
 import { traceQueries } from "./query-tracing.js";
 import * as schema from "./schema.js";
@@ -58,22 +59,12 @@ export interface DatabaseOptions {
   readonly readReplicaMaxLagMs?: number | undefined;
   /** How often the replicas' lags are measured; unless set, every half of the maximum lag, from 50 to 500 ms. */
   readonly readReplicaProbeIntervalMs?: number | undefined;
-  /** PGlite only: how often it is vacuumed and analyzed (it has no autovacuum); 5 min unless set. */
+  /** PGlite only: how often its statistics are checked for tables to vacuum or analyze (pglite-maintenance.ts). */
   readonly pgliteMaintenanceMs?: number | undefined;
   /** With OTEL_EXPORTER_OTLP_ENDPOINT: every SQL statement run under a call's span becomes a child span (query-tracing.ts). */
   readonly queryTracer?: Tracer | undefined;
   readonly logger: Logger;
 }
-
-/**
- * How often embedded PGlite is vacuumed and analyzed (it is also analyzed at open). PGlite has no
- * autovacuum: without this its planner never learns the tables' sizes (a ListContexts page sorted the whole
- * table instead of walking the created_at index: 2.3 ms → 0.08 ms on 1,000 contexts once
- * analyzed) and dead row versions are never reclaimed. VACUUM skips pages nothing changed on and
- * ANALYZE samples at most 30,000 rows a table, but the server's one thread waits for the run —
- * long on large tables — hence minutes apart, not seconds.
- */
-const PGLITE_MAINTENANCE_MS = 5 * 60_000;
 
 /** Shown in pg_stat_activity, so an operator can tell this service's connections apart. */
 const APPLICATION_NAME = "mplp-context";
@@ -240,21 +231,8 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   }
   options.logger.info({ database: "pglite", dataDir }, "database open and migrated");
   let closed = false;
-  const maintain = async (statement: "analyze" | "vacuum (analyze)"): Promise<void> => {
-    try {
-      const started = performance.now();
-      // PGlite's `query` waits for any open transaction (VACUUM cannot run inside one).
-      await client.query(statement);
-      options.logger.debug({ statement, durationMs: Math.round(performance.now() - started) }, "pglite maintenance done");
-    } catch (error) {
-      if (!closed) options.logger.warn({ err: error, statement }, "pglite maintenance failed; retrying at the next interval");
-    }
-  };
-  // Statistics for a data directory that was filled while no server ran (or by an older one).
-  // ANALYZE only samples; the slower VACUUM can wait for the first interval instead of holding up start-up.
-  await maintain("analyze");
-  const maintenance = setInterval(() => void maintain("vacuum (analyze)"), options.pgliteMaintenanceMs ?? PGLITE_MAINTENANCE_MS);
-  maintenance.unref();
+  const maintenance = new PgliteMaintenance(client, options.logger, options.pgliteMaintenanceMs);
+  await maintenance.start();
   return {
     kind: "pglite",
     sql: new PgliteSqlClient(client),
@@ -266,7 +244,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
       // PGlite throws when closed twice; shutdown paths may well call close() more than once.
       if (closed) return;
       closed = true;
-      clearInterval(maintenance);
+      await maintenance.stop();
       await client.close();
     },
   };

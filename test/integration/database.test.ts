@@ -39,30 +39,41 @@ describe(openDatabase.name, () => {
     }
   });
 
-  it("analyzes PGlite when it opens and again at every maintenance interval (PGlite has no autovacuum)", async () => {
+  it("analyzes PGlite when it opens, then vacuums and analyzes each table once it changed enough (PGlite has no autovacuum)", async () => {
     const parent = await mkdtemp(join(tmpdir(), "mplp-pglite-"));
     cleanups.push(() => rm(parent, { recursive: true, force: true }));
     const dataDir = join(parent, "pglite");
+    const keys = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ principal: "p", requestId: `r-${from + i}`, method: "CreateContext", createdAt: new Date() }));
     const filled = await openDatabase({ ...options, pgliteDataDir: dataDir });
-    await filled.db.insert(requestKeys).values(
-      Array.from({ length: 500 }, (_, i) => ({ principal: "p", requestId: `r-${i}`, method: "CreateContext", createdAt: new Date() })),
-    );
+    await filled.db.insert(requestKeys).values(keys(0, 500));
     await filled.close();
 
-    const reopened = await openDatabase({ ...options, pgliteDataDir: dataDir, pgliteMaintenanceMs: 100 });
+    const reopened = await openDatabase({ ...options, pgliteDataDir: dataDir, pgliteMaintenanceMs: 50 });
     cleanups.push(() => reopened.close());
-    const analyzed = async () => {
+    const stats = async (table: string) => {
       const result: unknown = await reopened.db.execute(
-        sql`select reltuples::int as n, (select analyze_count::int from pg_stat_user_tables where relname = 'request_keys') as count from pg_class where relname = 'request_keys'`,
+        sql`select c.reltuples::int as n, s.analyze_count::int as analyzed, s.vacuum_count::int as vacuumed
+            from pg_class c join pg_stat_user_tables s on s.relid = c.oid where c.relname = ${table}`,
       );
       // PGlite answers {rows}; the shape differs from postgres.js's array (RECIPES.md).
-      const [row] = (result as { rows: { n: number; count: number }[] }).rows;
+      const [row] = (result as { rows: { n: number; analyzed: number; vacuumed: number }[] }).rows;
       return row!;
     };
     // At open: the planner knows the 500 rows written while no server ran.
-    expect((await analyzed()).n).toBe(500);
-    const first = (await analyzed()).count;
-    await expect.poll(async () => (await analyzed()).count, { timeout: 5_000 }).toBeGreaterThan(first);
+    expect((await stats("request_keys")).n).toBe(500);
+    const atOpen = await stats("participants");
+
+    // 150 more rows pass ANALYZE's threshold (50 + 10 % of 500): analyzed within a few checks.
+    await reopened.db.insert(requestKeys).values(keys(500, 150));
+    await expect.poll(async () => (await stats("request_keys")).n, { timeout: 10_000 }).toBe(650);
+    // Deleting 400 leaves dead rows past VACUUM's (50 + 20 % of 650): vacuumed, and counted again.
+    const beforeDelete = await stats("request_keys");
+    await reopened.db.delete(requestKeys).where(sql`${requestKeys.requestId} < 'r-4'`);
+    await expect.poll(async () => (await stats("request_keys")).vacuumed, { timeout: 10_000 }).toBeGreaterThan(beforeDelete.vacuumed);
+    await expect.poll(async () => (await stats("request_keys")).n, { timeout: 10_000 }).toBeLessThan(650);
+    // A table nothing wrote to was left alone all along.
+    expect(await stats("participants")).toEqual(atOpen);
   });
 
   it.runIf(postgresUp)("lets several instances open and migrate one empty Postgres database at once", async () => {
