@@ -235,7 +235,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   await maintenance.start();
   return {
     kind: "pglite",
-    sql: new PgliteSqlClient(client),
+    sql: new PgliteSqlClient(client, options.queryTracer),
     db,
     ping: async () => {
       await db.execute(sql`select 1`);

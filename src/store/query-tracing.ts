@@ -217,3 +217,15 @@ export function traceQueries<C extends postgres.Sql | PGlite>(client: C, tracer:
     pglite.transaction((tx) => callback(tracePglite(tx, tracer)));
   return tracePglite(pglite, tracer, { transaction }) as C;
 }
+
+/**
+ * Runs one statement under its span: for a client that sends SQL past the driver methods wrapped
+ * here (PGlite's prepared statements, pglite-prepared.ts). Without a tracer, just runs it.
+ */
+export function traceStatement<T>(tracer: Tracer | undefined, text: string, parameters: readonly unknown[], run: () => Promise<T>): Promise<T> {
+  if (tracer === undefined) return run();
+  const span = startQuerySpan(tracer, text, parameters, {});
+  const result = run();
+  endWhenSettled(span, result);
+  return result;
+}

@@ -1,7 +1,7 @@
 /**
  * How the store sends SQL: statement text written once per shape (constants of the store's
  * *-sql.ts files, never built per call), parameters apart from it, on postgres.js as named prepared
- * statements (parsed and planned once per connection) or on PGlite in-process.
+ * statements (parsed and planned once per connection), on PGlite the same in-process.
  *
  * A call waits for the database once: a statement that stands alone runs in no transaction (it is
  * atomic by itself), and a transaction's statements are sent together — BEGIN with the first
@@ -14,9 +14,12 @@
  * Every statement and every wait is counted (`counters`): the bench report and a test hold each
  * method to its round trips.
  */
-import type { PGlite, Transaction } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import type postgres from "postgres";
+import type { Tracer } from "@opentelemetry/api";
 import { AppError } from "../domain/app-error.js";
+import { PglitePrepared } from "./pglite-prepared.js";
+import { traceStatement } from "./query-tracing.js";
 
 /** A row as the driver returns it, keyed by column name. */
 export type Row = Record<string, unknown>;
@@ -178,12 +181,21 @@ export class PostgresSqlClient implements SqlClient {
   }
 }
 
-/** The SqlClient on PGlite: one connection, statements run in turn; "round trips" count the same batches. */
+/**
+ * The SqlClient on PGlite: one connection, statements run in turn, each a named prepared statement
+ * (pglite-prepared.ts); "round trips" count the same batches as on Postgres.
+ */
 export class PgliteSqlClient implements SqlClient {
   readonly kind = "pglite";
   private readonly count = new Counting();
+  private readonly prepared: PglitePrepared;
 
-  constructor(private readonly pglite: PGlite) {}
+  constructor(
+    private readonly pglite: PGlite,
+    private readonly tracer?: Tracer,
+  ) {
+    this.prepared = new PglitePrepared(pglite);
+  }
 
   get counters(): SqlCounters {
     return this.count.snapshot();
@@ -193,7 +205,14 @@ export class PgliteSqlClient implements SqlClient {
     leftMs(deadline);
     this.count.statements += 1;
     this.count.roundTrips += 1;
-    return (await this.pglite.query<Row>(text, params as unknown[])).rows;
+    // As PGlite's own query: after any transaction running, under the query lock, then synced.
+    return this.pglite._runExclusiveTransaction(() =>
+      this.pglite._runExclusiveQuery(async () => {
+        const rows = await this.run(text, params);
+        await this.pglite.syncToFs();
+        return rows;
+      }),
+    );
   }
 
   async transaction<T>(deadline: number | undefined, work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
@@ -202,7 +221,8 @@ export class PgliteSqlClient implements SqlClient {
     // BEGIN and COMMIT, counted as a Postgres transaction would send them (with the first and last batch).
     this.count.statements += 2;
     let committed = false;
-    const result = await this.pglite.transaction(async (tx: Transaction) => {
+    // PGlite's transaction holds the transaction lock; its statements take the query lock, as its tx.query does.
+    const result = await this.pglite.transaction(async () => {
       const batch = async (statements: readonly Sent[], end: boolean): Promise<Row[][]> => {
         if (committed) throw new Error("the transaction has already ended");
         committed = end;
@@ -211,7 +231,7 @@ export class PgliteSqlClient implements SqlClient {
         const rows: Row[][] = [];
         for (const [text, params] of statements) {
           leftMs(deadline);
-          rows.push((await tx.query<Row>(text, params as unknown[])).rows);
+          rows.push(await this.pglite._runExclusiveQuery(() => this.run(text, params)));
         }
         return rows;
       };
@@ -219,5 +239,9 @@ export class PgliteSqlClient implements SqlClient {
     });
     if (!committed) this.count.roundTrips += 1;
     return result;
+  }
+
+  private run(text: string, params: readonly unknown[]): Promise<Row[]> {
+    return traceStatement(this.tracer, text, params, () => this.prepared.run(text, params));
   }
 }
