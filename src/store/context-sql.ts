@@ -10,7 +10,7 @@
 import type { ContextFilter } from "../domain/context.js";
 import type { ContextListQuery, RequestKey } from "../service/ports.js";
 import { REQUEST_KEY_TTL_MS } from "./change-sql.js";
-import { contextColumns, eventColumns } from "./rows.js";
+import { contextColumns, contextJson, eventColumns } from "./rows.js";
 
 export const GET_CONTEXT = `select ${contextColumns("c")} from contexts c where c.context_id = $1::text::uuid`;
 export const GET_CONTEXT_WITH_STATE = `select ${contextColumns("c")}, c.shared_state from contexts c where c.context_id = $1::text::uuid`;
@@ -60,13 +60,16 @@ function listText(present: readonly boolean[], after: boolean, count: "all" | "c
       : count === "all"
         ? `(select count(*) from contexts c where ${matching})::int`
         : `(select count(*) from (select 1 from contexts c where ${matching} limit $${++n}::int) m)::int`;
-  // A LEFT JOIN LATERAL, so an empty page still returns the total (one row, page columns null).
-  return `select t.total, page.* from (select ${total} as total) t
-left join lateral (
-  select ${contextColumns("c")} from contexts c
-  where ${matching}${keyset}
-  order by c.created_at desc, c.context_id desc limit ${limit}
-) page on true`;
+  // The page is one JSON array (contextJson): an empty page is [] beside the total.
+  return `select t.total, page.contexts from (select ${total} as total) t
+cross join lateral (
+  select coalesce(json_agg(${contextJson("c")} order by c.created_at desc, c.context_id desc), '[]'::json) as contexts
+  from (
+    select c.* from contexts c
+    where ${matching}${keyset}
+    order by c.created_at desc, c.context_id desc limit ${limit}
+  ) c
+) page`;
 }
 
 /** ListContexts' page and total in one statement. */

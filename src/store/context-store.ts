@@ -119,11 +119,10 @@ export class PgContextStore implements ContextStore {
 
   async listContexts(call: StoreCall, query: ContextListQuery): Promise<ContextListResult> {
     const [text, params] = listContextsStatement(query);
-    const rows = await this.replicaRead(call, text, params);
-    const total = rows[0]?.["total"];
+    const [row] = await this.replicaRead(call, text, params);
+    const total = row?.["total"];
     return {
-      // An empty page is one row with the total and null page columns.
-      contexts: rows.filter((r) => r["context_id"] !== null).map(contextFromRow),
+      contexts: ((row?.["contexts"] ?? []) as Row[]).map(contextFromRow),
       totalSize: total === null || total === undefined ? undefined : Number(total),
     };
   }

@@ -2,7 +2,7 @@
  * Rows ⇄ domain objects, for the SQL the store sends itself (sql-client.ts). Reads select every
  * timestamp as epoch milliseconds (a float8: both drivers return a number, where they would return
  * a Date on PGlite and a string on postgres.js) and bigints are read with Number(); the same field
- * lists build the JSON objects of participants aggregated into one column (jsonb_build_object),
+ * lists build the JSON objects of participants and contexts aggregated into one column,
  * so one mapper reads both. Writes go the other way as one JSON document per row, keyed by column
  * name, which the statements expand with jsonb_populate_record(set): one parameter, one
  * JSON.stringify, whatever the number of columns.
@@ -90,6 +90,14 @@ export const contextColumns = (t: string): string => selectList(CONTEXT_FIELDS, 
 export const participantColumns = (t: string): string => selectList(PARTICIPANT_FIELDS, t);
 /** The select list of an event row (table alias `t`). */
 export const eventColumns = (t: string): string => selectList(EVENT_FIELDS, t);
+/**
+ * A context row (alias `t`) as one JSON object with the same keys and values as contextColumns: a
+ * page of them aggregated into one column reaches the driver as one field to parse, not twenty per
+ * row (PGlite's protocol parser copied and decoded each field apart: a quarter of an embedded
+ * ListContexts' CPU). `json`, not `jsonb`: built and printed as is, never re-parsed.
+ */
+export const contextJson = (t: string): string =>
+  `json_build_object(${CONTEXT_FIELDS.map(([alias, expression]) => `'${alias}', ${expression(t)}`).join(", ")})`;
 /** A participant row (alias `t`) as one JSON object with the same keys and values as participantColumns. */
 export const participantJson = (t: string): string =>
   `jsonb_build_object(${PARTICIPANT_FIELDS.map(([alias, expression]) => `'${alias}', ${expression(t)}`).join(", ")})`;
