@@ -197,7 +197,7 @@ export interface SweepCandidates {
   expiredContexts(now: Date, limit: number): Promise<string[]>;
   /** TERMINATED contexts with configuration.autoCleanup whose terminated_at + cleanupDelayMs <= now. */
   contextsDueForCleanup(now: Date, limit: number): Promise<string[]>;
-  /** Contexts whose revision - compact_revision > retention + slack (compacting in slices, not every revision). */
+  /** Contexts whose revision - compact_revision > retention + slack (compacting in slices, not every revision), among the next slice of contexts looked at. */
   contextsToCompact(retention: number, slack: number, limit: number): Promise<string[]>;
   /** Deletes the events of contexts that no longer exist, written before `olderThan`; returns how many rows went. */
   purgeDeletedContextEvents(olderThan: Date, limit: number): Promise<number>;

@@ -101,7 +101,7 @@ export class PgContextStore implements ContextStore {
     this.clock = options.clock ?? systemClock;
     this.onCommit = options.onCommit;
     this.queue = options.queue;
-    this.sweep = new PgSweepCandidates(database.db);
+    this.sweep = new PgSweepCandidates(database.db, database.sql);
   }
 
   /**

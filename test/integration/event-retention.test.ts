@@ -10,6 +10,7 @@ import type { Context } from "../../src/domain/context.js";
 import type { ContextEvent } from "../../src/domain/event.js";
 import { PgContextStore } from "../../src/store/context-store.js";
 import { contextEvents, stateSnapshots } from "../../src/store/schema.js";
+import { PgSweepCandidates } from "../../src/store/sweep-queries.js";
 import { at, event, makeContext, STATE, stateEvent, withoutState, type NewContext } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
 import { applied, creation, deletion, seed } from "../support/store-seeding.js";
@@ -123,6 +124,33 @@ await describeOnStores("PgContextStore event retention", (under) => {
         sorted([over.contextId, atEdge.contextId, overAfterCompaction.contextId]),
       );
       expect(await sweep.contextsToCompact(10_000, 1_000, 10)).toEqual([]);
+    });
+
+    it("looks at a slice of contexts per pass, going on where the last pass stopped and around again", async () => {
+      // Far past every other context of this file: only these are due.
+      const due = Array.from({ length: 5 }, () => makeContext({ revision: 2_000_000, compactRevision: 0 }));
+      await insert(...due, makeContext({ revision: 1_000_000, compactRevision: 0 }));
+      const sweep = new PgSweepCandidates(under.database().db, under.database().sql, 2);
+      const seen: string[] = [];
+      let passes = 0;
+      while (new Set(seen).size < due.length && passes < 1_000) {
+        const found = await sweep.contextsToCompact(1_500_000, 0, 10);
+        // A pass looks at two contexts (four when it runs off the end and goes on from the start).
+        expect(found.length).toBeLessThanOrEqual(4);
+        seen.push(...found);
+        passes += 1;
+      }
+      expect(new Set(seen)).toEqual(new Set(due.map((c) => c.contextId)));
+      // Many passes: no pass looked at them all (this file has more contexts than a slice).
+      expect(passes).toBeGreaterThan(1);
+      // Every one is found again on the next cycle, and a pass never takes more than its limit.
+      const again = new Set<string>();
+      for (let i = 0; i < passes * 2 + 4 && again.size < due.length; i++) {
+        const found = await sweep.contextsToCompact(1_500_000, 0, 1);
+        expect(found.length).toBeLessThanOrEqual(1);
+        found.forEach((id) => again.add(id));
+      }
+      expect(again.size).toBe(due.length);
     });
   });
 
