@@ -9,7 +9,9 @@
  * protocol calls do not take it themselves.
  */
 import { parse, protocol, type PGlite } from "@electric-sql/pglite";
-import type { Row } from "./sql-client.js";
+
+/** A row keyed by column name (sql-client.ts's Row; not imported, which would make a cycle). */
+type Row = Record<string, unknown>;
 
 /** What a prepared statement needs at each call: its name and how to write each parameter. */
 interface Prepared {
