@@ -67,33 +67,33 @@ const CREATE_CONTEXT = `ctx as (
   returning compact_revision, state_snapshot_revision
 )`;
 
-const UPDATE_CONTEXT = `ctx as (
+/**
+ * The context row's compare-and-set update: `columns` (each `name = n.name`) from the row JSON in $3,
+ * the shared state and its snapshot revision as every update sets them.
+ */
+function updateContext(columns: string): string {
+  return `ctx as (
   update contexts c set
-    name = n.name, description = n.description, type = n.type, status = n.status,
-    lifecycle_stage = n.lifecycle_stage, configuration = n.configuration, access_control = n.access_control,
-    metadata = n.metadata, tags = n.tags, visibility = n.visibility, participant_count = n.participant_count,
-    revision = n.revision, updated_at = n.updated_at, last_activity_at = n.last_activity_at,
-    expires_at = n.expires_at, terminated_at = n.terminated_at,
+    ${columns},
     shared_state = coalesce($4::text::jsonb, c.shared_state),
     state_snapshot_revision = greatest(c.state_snapshot_revision, n.state_snapshot_revision)
   from jsonb_populate_record(null::contexts, $3::text::jsonb) n
   where c.context_id = $1::text::uuid and c.revision = $2::bigint and exists (select 1 from go)
   returning c.compact_revision, c.state_snapshot_revision
 )`;
+}
+
+const UPDATE_CONTEXT = updateContext(`name = n.name, description = n.description, type = n.type, status = n.status,
+    lifecycle_stage = n.lifecycle_stage, configuration = n.configuration, access_control = n.access_control,
+    metadata = n.metadata, tags = n.tags, visibility = n.visibility, participant_count = n.participant_count,
+    revision = n.revision, updated_at = n.updated_at, last_activity_at = n.last_activity_at,
+    expires_at = n.expires_at, terminated_at = n.terminated_at`);
 
 // A change that moved only the columns of contextBumpJson (a join, a leave, a member's update, a
 // state write) sends those and sets those: the rest of the row is as the base read it, which the
 // revision check guarantees is what is stored.
-const BUMP_CONTEXT = `ctx as (
-  update contexts c set
-    participant_count = n.participant_count, revision = n.revision, updated_at = n.updated_at,
-    last_activity_at = n.last_activity_at, expires_at = n.expires_at,
-    shared_state = coalesce($4::text::jsonb, c.shared_state),
-    state_snapshot_revision = greatest(c.state_snapshot_revision, n.state_snapshot_revision)
-  from jsonb_populate_record(null::contexts, $3::text::jsonb) n
-  where c.context_id = $1::text::uuid and c.revision = $2::bigint and exists (select 1 from go)
-  returning c.compact_revision, c.state_snapshot_revision
-)`;
+const BUMP_CONTEXT = updateContext(`participant_count = n.participant_count, revision = n.revision, updated_at = n.updated_at,
+    last_activity_at = n.last_activity_at, expires_at = n.expires_at`);
 
 const DELETE_CONTEXT = `ctx as (
   delete from contexts c

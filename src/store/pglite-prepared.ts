@@ -30,7 +30,7 @@ export class PglitePrepared {
   async run(text: string, params: readonly unknown[]): Promise<Row[]> {
     const statement = this.prepared.get(text) ?? (await this.prepare(text));
     const values = params.map((value, i) => this.serialized(value, statement.types[i]));
-    const message = concat([
+    const message = Buffer.concat([
       protocol.serialize.bind({ statement: statement.name, values }),
       protocol.serialize.describe({ type: "P" }),
       protocol.serialize.execute({}),
@@ -43,7 +43,7 @@ export class PglitePrepared {
 
   private async prepare(text: string): Promise<Prepared> {
     const name = `mplp_${this.prepared.size + 1}`;
-    const message = concat([
+    const message = Buffer.concat([
       protocol.serialize.parse({ name, text }),
       protocol.serialize.describe({ type: "S", name }),
       protocol.serialize.sync(),
@@ -63,12 +63,3 @@ export class PglitePrepared {
   }
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
-}

@@ -1,8 +1,9 @@
 /**
  * The sweepers' candidate queries (SweepCandidates in ports.ts). They only find context ids: plain
- * SELECTs, no locks, each served by a partial index (compaction by a bounded slice of the primary key). The sweeper then locks each context with
- * skipLocked and checks again under the lock, so a candidate that another instance is already
- * handling, or that changed since, costs nothing and is never handled twice.
+ * SELECTs, no locks, each served by a partial index (compaction's by a bounded slice of the primary
+ * key). The sweeper then locks each context with skipLocked and checks again under the lock, so a
+ * candidate that another instance is already handling, or that changed since, costs nothing and is
+ * never handled twice.
  */
 import { and, eq, lte, ne, sql } from "drizzle-orm";
 import type { SweepCandidates } from "../service/ports.js";
@@ -143,10 +144,10 @@ export class PgSweepCandidates implements SweepCandidates {
     const scanned = Number(row?.["scanned"] ?? 0);
     const ids = (row?.["ids"] ?? []) as string[];
     const lastDue = row?.["last_due"] as string | null;
-    const last = row?.["last"] as string | null;
     // Due contexts left in the slice past `limit`: resume after the last one taken.
     if (ids.length >= limit && lastDue !== null) this.compactCursor = lastDue;
-    else this.compactCursor = scanned < this.compactChunk || last === null ? FIRST_ID : last;
+    // A full slice has a last id; a short one reached the end.
+    else this.compactCursor = scanned < this.compactChunk ? FIRST_ID : ((row?.["last"] as string | null) ?? FIRST_ID);
     return ids;
   }
 
