@@ -29,17 +29,15 @@ export const REQUEST_KEY_TTL_MS = 24 * 60 * 60 * 1000;
  *  $8 participant ids deleted (jsonb array)  $9 events (jsonb array)  $10 now
  *  $11 key principal (null: no key)  $12 request id  $13 method  $14 result (jsonb)  $15 keys older than this are free
  *
- * The request key: `go` lets the change through when no live key is in the statement's snapshot;
+ * The request key: `go` lets the change through when no live key is in the statement's snapshot
+ * (mplp_request_key, migrations/0004: an index lookup however small the table was when planned);
  * once the context row changed, `claim` takes the key (or an expired one over). A key committed by
  * a concurrent call after the snapshot was taken makes the claim find it and claim nothing: then
  * `guard` aborts the whole statement (SQLSTATE MP001, migrations/0003), so no change is ever
  * applied twice for one key, and the caller reads the key's result instead.
  */
 const GO = `go as (
-  select 1 where $11::text is null or not exists (
-    select 1 from request_keys k
-    where k.principal = $11::text and k.request_id = $12::text and k.created_at >= $15::text::timestamptz
-  )
+  select 1 where $11::text is null or not exists (select 1 from mplp_request_key($11::text, $12::text, $15::text::timestamptz))
 )`;
 
 const CLAIM = `claim as (
@@ -159,9 +157,10 @@ function outcomeSelect(withParticipants: boolean): string {
   ${changed} as changed,
   k.method as prior_method, k.result as prior_result
 from (select 1) one
-left join request_keys k
-  on $11::text is not null and not exists (select 1 from ctx)
-  and k.principal = $11::text and k.request_id = $12::text and k.created_at >= $15::text::timestamptz`;
+left join lateral (
+  select * from mplp_request_key($11::text, $12::text, $15::text::timestamptz)
+  where $11::text is not null and not exists (select 1 from ctx)
+) k on true`;
 }
 
 /**

@@ -107,8 +107,8 @@ order by e.revision, e.seq limit $4::int`;
  */
 export const HEADS = `select c.context_id, c.revision from contexts c where c.context_id = any($1::text::uuid[])`;
 
-export const STORED_RESULT = `select k.method, k.result from request_keys k
-where k.principal = $1::text and k.request_id = $2::text and k.created_at >= $3::text::timestamptz`;
+/** By mplp_request_key (migrations/0004): the primary key's lookup, whatever the plan cached. */
+export const STORED_RESULT = `select k.method, k.result from mplp_request_key($1::text, $2::text, $3::text::timestamptz) k`;
 
 export function storedResultParams(key: RequestKey, now: Date): unknown[] {
   return [key.principal, key.requestId, new Date(now.getTime() - REQUEST_KEY_TTL_MS).toISOString()];
