@@ -182,11 +182,17 @@ export class Sweeper {
   /**
    * Terminates a context idle past expires_at. A participant holding a live lease counts as
    * activity: the context is then kept, its expiry moved on from now, without a revision
-   * (nothing about it changed but the bookkeeping of when it was last used).
+   * (nothing about it changed but the bookkeeping of when it was last used). A context found
+   * before its expiry (its sweep may come up to a tenth of the timeout early) is kept as it is,
+   * its sweep re-armed at the expiry: keepAlive with its own last activity and expiry.
    */
   private async expire(tx: ContextTx, base: WriteBase, now: Date): Promise<number> {
     const { context } = base;
-    if (context.status === "TERMINATED" || context.expiresAt === null || context.expiresAt > now) return 0;
+    if (context.status === "TERMINATED" || context.expiresAt === null) return 0;
+    if (context.expiresAt > now) {
+      await tx.keepAlive(context.contextId, context.lastActivityAt, context.expiresAt);
+      return 0;
+    }
     if ((await tx.latestPresence(context.contextId, now)) !== null) {
       await tx.keepAlive(context.contextId, now, expiryOf(context.configuration, now));
       return 0;

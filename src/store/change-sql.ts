@@ -67,12 +67,20 @@ const CREATE_CONTEXT = `ctx as (
 
 /**
  * The context row's compare-and-set update: `columns` (each `name = n.name`) from the row JSON in $3,
- * the shared state and its snapshot revision as every update sets them.
+ * the shared state, its snapshot revision and the sweep as every update sets them.
+ *
+ * sweep_at (indexed; schema.ts) stays where it is while the new expiry is no earlier and less than a
+ * tenth of the timeout (expires_at - last_activity_at) past it, so most revisions leave every index
+ * alone; otherwise it becomes the expiry. It is never later than expires_at.
  */
 function updateContext(columns: string): string {
   return `ctx as (
   update contexts c set
     ${columns},
+    sweep_at = case
+      when n.expires_at >= c.sweep_at and n.expires_at < c.sweep_at + (n.expires_at - n.last_activity_at) / 10 then c.sweep_at
+      else n.expires_at
+    end,
     shared_state = coalesce($4::text::jsonb, c.shared_state),
     state_snapshot_revision = greatest(c.state_snapshot_revision, n.state_snapshot_revision)
   from jsonb_populate_record(null::contexts, $3::text::jsonb) n

@@ -207,6 +207,8 @@ export function contextRowJson(context: Context, sharedState?: SharedState): Rec
     updated_at: context.updatedAt,
     last_activity_at: context.lastActivityAt,
     expires_at: context.expiresAt,
+    // A new row's sweep is its expiry; an update keeps or moves it (change-sql.ts updateContext).
+    sweep_at: context.expiresAt,
     terminated_at: context.terminatedAt,
     compact_revision: context.compactRevision,
     state_snapshot_revision: context.stateSnapshotRevision,

@@ -67,6 +67,10 @@ sn as (
 c as (update contexts set compact_revision = $2::bigint where context_id = $1::text::uuid returning 1)
 select count(*)::int as updated from c`;
 
-/** A live lease keeps its context alive: last activity and expiry move on, without a revision. */
-export const KEEP_ALIVE = `update contexts set last_activity_at = $2::text::timestamptz, expires_at = $3::text::timestamptz
+/**
+ * A live lease keeps its context alive: last activity and expiry move on, without a revision; the
+ * sweep comes at the new expiry.
+ */
+export const KEEP_ALIVE = `update contexts set last_activity_at = $2::text::timestamptz, expires_at = $3::text::timestamptz,
+  sweep_at = $3::text::timestamptz
 where context_id = $1::text::uuid`;

@@ -75,13 +75,17 @@ export class PgSweepCandidates implements SweepCandidates {
     );
   }
 
-  /** Uses contexts_live_expires_at_idx. A null expires_at (timeout 0) never matches. */
+  /**
+   * Live contexts whose sweep is due (contexts_live_sweep_at_idx): the expired ones, and some up to
+   * a tenth of their timeout early, which the sweeper re-arms at their expiry. A null sweep_at
+   * (timeout 0) never matches.
+   */
   expiredContexts(now: Date, limit: number): Promise<string[]> {
     return ids(
       this.db
         .select({ contextId: contexts.contextId })
         .from(contexts)
-        .where(and(ne(contexts.status, "TERMINATED"), lte(contexts.expiresAt, now)))
+        .where(and(ne(contexts.status, "TERMINATED"), lte(contexts.sweepAt, now)))
         .limit(limit),
     );
   }

@@ -5,7 +5,9 @@ import { contexts } from "../../src/store/schema.js";
 import { at, makeContext, type NewContext } from "../support/context-fixtures.js";
 import { describeOnStores } from "../support/databases.js";
 import { lapsed, makeParticipant } from "../support/participant-fixtures.js";
-import { join as joinVia, seed } from "../support/store-seeding.js";
+import { applied, current, join as joinVia, revision, seed } from "../support/store-seeding.js";
+import { Sweeper } from "../../src/service/sweeper.js";
+import { silentLogger } from "../../src/logger.js";
 import type { Participant } from "../../src/domain/participant.js";
 
 await describeOnStores("PgContextStore sweep candidates", (under) => {
@@ -62,6 +64,38 @@ await describeOnStores("PgContextStore sweep candidates", (under) => {
       expect(await sweep.expiredContexts(at(1_000), 10)).toEqual([due.contextId]);
       expect(await sweep.expiredContexts(at(2_000), 1)).toHaveLength(1);
       expect(await sweep.expiredContexts(at(999), 10)).toEqual([]);
+    });
+
+    it("moves a context's sweep only when a revision takes its expiry a tenth of the timeout past it", async () => {
+      // Timeout 3,600 s (a tenth: 360 s); created at 0, so the sweep and the expiry start at 3,600 s.
+      const created = makeContext();
+      await insert(created);
+      const step = async (lastActivityMs: number) => {
+        const stored = await current(store(), created.contextId);
+        applied(await store().apply({}, revision(stored, { lastActivityAt: at(lastActivityMs), expiresAt: at(lastActivityMs + 3_600_000) })));
+      };
+      const due = (ms: number) => store().sweep.expiredContexts(at(ms), 10);
+      await step(359_999); // expiry 3,959,999: under a tenth past the sweep, which stays
+      expect(await due(3_599_999)).toEqual([]);
+      expect(await due(3_600_000)).toEqual([created.contextId]);
+      await step(360_000); // a tenth past: the sweep becomes the expiry
+      expect(await due(3_959_999)).toEqual([]);
+      expect(await due(3_960_000)).toEqual([created.contextId]);
+    });
+
+    it("a sweep that comes before the expiry keeps the context and re-arms the sweep at its expiry", async () => {
+      const created = makeContext();
+      await insert(created);
+      const stored = await current(store(), created.contextId);
+      applied(await store().apply({}, revision(stored, { lastActivityAt: at(100_000), expiresAt: at(3_700_000) })));
+      const clock = { now: () => at(3_650_000) };
+      const presence = { ttlMs: 30_000, activityTimeoutMs: 1_800_000 };
+      const sweeper = new Sweeper(store(), clock, presence, { intervalMs: 1_000, batchSize: 10, retentionRevisions: 10_000 }, silentLogger());
+      expect((await sweeper.sweepOnce()).terminated).toBe(0);
+      const kept = await current(store(), created.contextId);
+      expect(kept).toMatchObject({ status: "ACTIVE", revision: 2, expiresAt: at(3_700_000), lastActivityAt: at(100_000) });
+      expect(await store().sweep.expiredContexts(at(3_699_999), 10)).toEqual([]);
+      expect(await store().sweep.expiredContexts(at(3_700_000), 10)).toEqual([created.contextId]);
     });
 
     it("finds TERMINATED contexts with auto-cleanup once their own delay has run out", async () => {
