@@ -21,12 +21,17 @@ import type { Doorbell } from "./ports.js";
 import { WatchFeed } from "./watch-feed.js";
 import { groupByRevision } from "./watch-revisions.js";
 import { startWatch } from "./watch-start.js";
-import { DEFAULT_READ_BATCH_EVENTS, type WatchHubOptions, type WatchRequest, type WatchSink, type WatchStore } from "./watch-types.js";
+import { DEFAULT_READ_BATCH_EVENTS, type EndingSink, type WatchHubOptions, type WatchRequest, type WatchSink, type WatchStore } from "./watch-types.js";
 import { Watcher, type WatchSource } from "./watch-watcher.js";
 
 /** What the transport calls: one method per stream. */
 export interface WatchUseCase {
   watch(caller: Caller, request: WatchRequest, sink: WatchSink): Promise<void>;
+  /**
+   * Starts a watch whose end `sink.ended` hears: resolves once it has started, rejects with the
+   * AppError that refused it (then `ended` is never called). For a stream of many watches.
+   */
+  open(caller: Caller, request: WatchRequest, sink: EndingSink): Promise<void>;
   /** True once the hub has shut down (a multiplexed stream then ends whole, not watch by watch). */
   readonly isClosed?: boolean;
 }
@@ -66,6 +71,15 @@ export class WatchHub implements WatchUseCase {
    * the AppError to end it with. Cancelling `sink.signal` (or calling `sink.started`'s cancel) ends it and frees what it held.
    */
   async watch(caller: Caller, request: WatchRequest, sink: WatchSink): Promise<void> {
+    return (await this.begin(caller, request, sink)).done;
+  }
+
+  async open(caller: Caller, request: WatchRequest, sink: EndingSink): Promise<void> {
+    await this.begin(caller, request, sink);
+  }
+
+  /** Starts a watch (both of the above): the watcher, started and in its context's feed. */
+  private async begin(caller: Caller, request: WatchRequest, sink: WatchSink): Promise<Watcher> {
     if (this.closed) throw this.shuttingDown();
     const start = await startWatch(this.store, caller, request);
     sink.signal?.throwIfAborted();
@@ -84,7 +98,7 @@ export class WatchHub implements WatchUseCase {
     watcher.start(start.snapshot);
     // This stream's own read may have seen a revision the feed has not heard of yet.
     feed.notify(start.revision);
-    return watcher.done;
+    return watcher;
   }
 
   /**

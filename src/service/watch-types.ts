@@ -38,6 +38,19 @@ export interface WatchSink {
    * the signal would): a multiplexed stream answers `created` here, so a refused create never gets one.
    */
   started?(watch: StartedWatch): void;
+  /** Called once when the started watch ends, however it ends (required of an EndingSink). */
+  ended?(outcome: WatchOutcome): void;
+}
+
+/** How a watch ended: OK (after CONTEXT_DELETED), or the error it ends with. */
+export type WatchOutcome = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
+
+/**
+ * A sink that hears its watch's end itself (WatchUseCase.open): the hub keeps no promise per watch
+ * for it — a promise, its reactions and their closures were a fifth of a multiplexed watch's heap.
+ */
+export interface EndingSink extends WatchSink {
+  ended(outcome: WatchOutcome): void;
 }
 
 /** A watch that has started, as its sink may end it. */

@@ -17,7 +17,7 @@
 import { AppError } from "../domain/app-error.js";
 import type { RevisionRead } from "./watch-revisions.js";
 import type { ReadAccess } from "./watch-access.js";
-import type { RevisionBatch, WatchMessage, WatchSink } from "./watch-types.js";
+import type { RevisionBatch, WatchMessage, WatchOutcome, WatchSink } from "./watch-types.js";
 
 /** What a watcher needs from its context's feed. */
 export interface WatchSource {
@@ -46,7 +46,7 @@ export interface WatcherOptions {
 }
 
 type Mode = "live" | "pulling" | "closing" | "done";
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
+type Outcome = WatchOutcome;
 
 export class Watcher {
   /** The next revision this stream accepts. */
@@ -65,12 +65,28 @@ export class Watcher {
   /** When the queue last ran dry (performance.now(), monotonic): progress is due progressIntervalMs after it. */
   private idleSince = 0;
   private roomWaiter: (() => void) | undefined;
-  private settle!: (outcome: Outcome) => void;
+  /** How it ended, once it has. */
+  private outcome: Outcome | undefined;
+  /** `done`, once asked for, and how to settle it. */
+  private ending: { readonly promise: Promise<void>; settle(outcome: Outcome): void } | undefined;
   /** Made only when the sink has a signal (a Watch stream's watches have none). */
   private onAbort: (() => void) | undefined;
 
-  /** Resolves when the stream should end with OK; rejects with the error to end it with. */
-  readonly done: Promise<void>;
+  /**
+   * Resolves when the stream should end with OK; rejects with the error to end it with. Made on
+   * first ask: a sink that hears the end itself (EndingSink) never asks, and its watch keeps no promise.
+   */
+  get done(): Promise<void> {
+    if (this.ending === undefined) {
+      let settle!: (outcome: Outcome) => void;
+      const promise = new Promise<void>((resolve, reject) => {
+        settle = (outcome) => (outcome.ok ? resolve() : reject(outcome.error));
+      });
+      this.ending = { promise, settle };
+      if (this.outcome !== undefined) settle(this.outcome);
+    }
+    return this.ending.promise;
+  }
 
   /** Revisions queued on this stream, not yet written. */
   get queued(): number {
@@ -85,9 +101,6 @@ export class Watcher {
   ) {
     this.nextRevision = options.next;
     this.lastWritten = options.next - 1;
-    this.done = new Promise<void>((resolve, reject) => {
-      this.settle = (outcome) => (outcome.ok ? resolve() : reject(outcome.error));
-    });
   }
 
   get next(): number {
@@ -274,7 +287,9 @@ export class Watcher {
     this.wakePuller();
     if (this.onAbort !== undefined) this.sink.signal?.removeEventListener("abort", this.onAbort);
     this.options.onEnd(this, this.source);
-    this.settle(outcome);
+    this.outcome = outcome;
+    this.ending?.settle(outcome);
+    this.sink.ended?.(outcome);
   }
 
   private wakePuller(): void {

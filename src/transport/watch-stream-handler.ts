@@ -15,7 +15,7 @@ import { AppError, isAppError } from "../domain/app-error.js";
 import type { Logger } from "../logger.js";
 import type { Caller } from "../service/caller.js";
 import type { WatchUseCase } from "../service/watch-hub.js";
-import type { StartedWatch, WatchMessage, WatchSink } from "../service/watch-types.js";
+import type { EndingSink, StartedWatch, WatchMessage, WatchOutcome } from "../service/watch-types.js";
 import type { CallContext } from "./call-context.js";
 import type { WatchMetrics } from "./call-metrics.js";
 import { callerOf } from "./context-handlers.js";
@@ -58,11 +58,13 @@ export function watchHandler(hub: WatchUseCase, options: WatchStreamOptions): Me
  * One watch of a stream, and the sink the hub writes it through: an object with methods rather
  * than a set of closures, since a stream may hold a thousand of them.
  */
-class OpenWatch implements WatchSink {
+class OpenWatch implements EndingSink {
   /** Set once it has started (until then, `cancelled` or the stream's end stops it at the start). */
   private running: StartedWatch | undefined;
   /** The client asked to cancel it: its end is `canceled` OK/CANCELLED whatever the hub says. */
   private cancelled = false;
+  /** Its end was heard (from the hub, or the hub's refusal to start it). */
+  private over = false;
 
   constructor(
     private readonly stream: WatchStream,
@@ -96,8 +98,15 @@ class OpenWatch implements WatchSink {
     this.running?.abort(reason);
   }
 
-  /** What its `canceled` says once the hub let go of it: the hub's promise settled with `outcome`. */
-  end(outcome: { readonly ok: true } | { readonly ok: false; readonly error: unknown }): WatchEnd {
+  /** The hub let go of it (or refused to start it): the stream answers its `canceled`. */
+  ended(outcome: WatchOutcome): void {
+    if (this.over) return;
+    this.over = true;
+    this.stream.ended(this, this.end(outcome));
+  }
+
+  /** What its `canceled` says, for how it ended. */
+  private end(outcome: WatchOutcome): WatchEnd {
     if (outcome.ok) return { reason: "CONTEXT_DELETED", message: `context ${this.contextId} was deleted` };
     return this.cancelled ? { reason: "CANCELLED", message: "cancelled by the client" } : { error: outcome.error };
   }
@@ -175,16 +184,14 @@ class WatchStream {
     const watch = new OpenWatch(this, id, request.contextId, release);
     this.watches.set(id, watch);
     this.options.metrics?.watchOpened();
+    // Its end comes to watch.ended; the promise only says whether it started.
     this.hub
-      .watch(
+      .open(
         this.caller,
         { contextId: request.contextId, startRevision: int64In(request.startRevision), sendSnapshot: request.sendSnapshot, progressIntervalMs: request.progressIntervalMs },
         watch,
       )
-      .then(
-        () => this.ended(watch, watch.end({ ok: true })),
-        (error: unknown) => this.ended(watch, watch.end({ ok: false, error })),
-      );
+      .catch((error: unknown) => watch.ended({ ok: false, error }));
   }
 
   /** A message of watch `id` from the hub. */
@@ -231,7 +238,8 @@ class WatchStream {
     this.watches.get(watchId)?.cancel();
   }
 
-  private ended(watch: OpenWatch, end: WatchEnd): void {
+  /** Watch `watch` ended: it leaves the stream, and its `canceled` goes out. */
+  ended(watch: OpenWatch, end: WatchEnd): void {
     const id = watch.id;
     this.watches.delete(id);
     watch.release();

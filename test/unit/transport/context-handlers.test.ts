@@ -237,8 +237,8 @@ describe(contextHandlers.name, () => {
       // shared-state-handlers.ts supplies the two state methods, watch-handler.ts WatchContext and watch-stream-handler.ts Watch (src/app.ts merges them).
       const unused = () => Promise.reject(new Error("not called"));
       expect(Object.keys(sharedStateHandlers({ update: unused, get: unused })).sort()).toEqual(["getSharedState", "updateSharedState"]);
-      expect(watchContextHandler({ watch: unused })).toBeTypeOf("function");
-      expect(watchHandler({ watch: unused }, { maxPerStream: 1 })).toBeTypeOf("function");
+      expect(watchContextHandler({ watch: unused, open: unused })).toBeTypeOf("function");
+      expect(watchHandler({ watch: unused, open: unused }, { maxPerStream: 1 })).toBeTypeOf("function");
     });
 
     it("answers UNIMPLEMENTED for them on a server given contextHandlers() alone", async () => {
