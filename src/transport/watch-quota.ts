@@ -17,6 +17,20 @@ export class WatchQuota {
    * function gives it back (call it exactly once, when the stream ends).
    */
   acquire(principal: string): () => void {
+    this.take(principal);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.give(principal);
+    };
+  }
+
+  /**
+   * acquire() without the closure, for a caller that holds many slots and gives each back exactly
+   * once itself (a Watch stream's watches: a closure and its context per watch cost ~100 B).
+   */
+  take(principal: string): void {
     const count = this.open.get(principal) ?? 0;
     if (count >= this.maxPerPrincipal) {
       throw new AppError("RATE_LIMITED", `too many open watches: at most ${this.maxPerPrincipal} per principal; close one first`, {
@@ -24,14 +38,13 @@ export class WatchQuota {
       });
     }
     this.open.set(principal, count + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.open.get(principal) ?? 1) - 1;
-      if (left <= 0) this.open.delete(principal);
-      else this.open.set(principal, left);
-    };
+  }
+
+  /** Gives back one slot that take() gave `principal`. */
+  give(principal: string): void {
+    const left = (this.open.get(principal) ?? 1) - 1;
+    if (left <= 0) this.open.delete(principal);
+    else this.open.set(principal, left);
   }
 
   /** Open streams of `principal` (tests). */

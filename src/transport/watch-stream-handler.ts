@@ -70,8 +70,6 @@ class OpenWatch implements EndingSink {
     private readonly stream: WatchStream,
     readonly id: bigint,
     readonly contextId: string,
-    /** Gives its place back to the principal's quota. */
-    readonly release: () => void,
   ) {}
 
   send(message: WatchMessage): Promise<void> | undefined {
@@ -175,13 +173,12 @@ class WatchStream {
     const refused = this.refusal(request.watchId);
     if (refused !== undefined) return this.write(watchCanceledOut(request.watchId, { error: refused }));
     const id = request.watchId > 0n ? request.watchId : this.nextServerId();
-    let release: () => void;
     try {
-      release = this.options.quota?.acquire(this.ctx.principal) ?? (() => {});
+      this.options.quota?.take(this.ctx.principal);
     } catch (error) {
       return this.write(watchCanceledOut(id, { error }));
     }
-    const watch = new OpenWatch(this, id, request.contextId, release);
+    const watch = new OpenWatch(this, id, request.contextId);
     this.watches.set(id, watch);
     this.options.metrics?.watchOpened();
     // Its end comes to watch.ended; the promise only says whether it started.
@@ -242,7 +239,8 @@ class WatchStream {
   ended(watch: OpenWatch, end: WatchEnd): void {
     const id = watch.id;
     this.watches.delete(id);
-    watch.release();
+    // Its quota slot: taken in create(), given back here once (OpenWatch.ended runs once).
+    this.options.quota?.give(this.ctx.principal);
     this.options.metrics?.watchClosed();
     if (this.watches.size === 0) {
       this.idle?.();

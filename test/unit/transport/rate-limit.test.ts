@@ -75,4 +75,15 @@ describe(WatchQuota.name, () => {
     expect(quota.openOf("alice")).toBe(1);
     expect(refused(() => quota.acquire("alice"))).toBeUndefined();
   });
+
+  it("take and give count the same slots as acquire, without a closure per slot", () => {
+    const quota = new WatchQuota(2);
+    quota.take("alice");
+    const other = quota.acquire("alice");
+    expect(refused(() => quota.take("alice"))?.reason).toBe("RATE_LIMITED");
+    quota.give("alice");
+    expect(quota.openOf("alice")).toBe(1);
+    other();
+    expect(quota.openOf("alice")).toBe(0);
+  });
 });
