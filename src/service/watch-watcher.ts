@@ -15,6 +15,7 @@
  *   on by more than the queue's size is a slow consumer too.
  */
 import { AppError } from "../domain/app-error.js";
+import { progressClock } from "./watch-progress.js";
 import type { RevisionRead } from "./watch-revisions.js";
 import type { ReadAccess } from "./watch-access.js";
 import type { RevisionBatch, WatchMessage, WatchOutcome, WatchSink } from "./watch-types.js";
@@ -60,8 +61,8 @@ export class Watcher {
   /** Pushes missed while pulling with a full queue, since the last completed write. */
   private stalled = 0;
   private closingOutcome: Outcome = { ok: true };
-  /** Pending while the stream is idle or writing; see armProgress. */
-  private progressTimer: NodeJS.Timeout | undefined;
+  /** The progressClock slot it is due in while one is pending (0: none); see armProgress. */
+  private progressSlot = 0;
   /** When the queue last ran dry (performance.now(), monotonic): progress is due progressIntervalMs after it. */
   private idleSince = 0;
   private roomWaiter: (() => void) | undefined;
@@ -307,34 +308,26 @@ export class Watcher {
    */
   private armProgress(): void {
     this.idleSince = performance.now();
-    if (this.progressTimer === undefined) this.setProgressTimer(this.options.progressIntervalMs);
+    if (this.progressSlot === 0) this.progressSlot = progressClock.schedule(this, this.options.progressIntervalMs);
   }
 
-  private setProgressTimer(ms: number): void {
-    // The watcher as the timer's argument, not captured by a closure: one object less per watch.
-    this.progressTimer = setTimeout(progressDue, ms, this);
-    // An idle stream must not keep the process alive on its own: the server's handles do that.
-    this.progressTimer.unref();
-  }
-
-  /** The progress timer fired (see armProgress); called through the module's progressDue. */
+  /** Its progress time came (progressClock; see armProgress). */
   firedProgress(): void {
-    this.progressTimer = undefined;
+    this.progressSlot = 0;
     if (this.mode !== "live" && this.mode !== "pulling") return;
     // Writing now: the queue running dry sets the timer again.
     if (this.pumping || this.queue.length > 0) return;
     const left = this.idleSince + this.options.progressIntervalMs - performance.now();
     // Timers fire on the loop's clock, in whole milliseconds: up to one early is on time.
-    if (left > 1) return this.setProgressTimer(left);
+    if (left > 1) {
+      this.progressSlot = progressClock.schedule(this, left);
+      return;
+    }
     this.enqueue({ kind: "progress", revision: this.nextRevision - 1 });
   }
 
   private disarmProgress(): void {
-    if (this.progressTimer !== undefined) clearTimeout(this.progressTimer);
-    this.progressTimer = undefined;
+    if (this.progressSlot !== 0) progressClock.cancel(this, this.progressSlot);
+    this.progressSlot = 0;
   }
-}
-
-function progressDue(watcher: Watcher): void {
-  watcher.firedProgress();
 }
