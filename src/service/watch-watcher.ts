@@ -47,7 +47,6 @@ export interface WatcherOptions {
 }
 
 type Mode = "live" | "pulling" | "closing" | "done";
-type Outcome = WatchOutcome;
 
 export class Watcher {
   /** The next revision this stream accepts. */
@@ -60,16 +59,16 @@ export class Watcher {
   private pumping = false;
   /** Pushes missed while pulling with a full queue, since the last completed write. */
   private stalled = 0;
-  private closingOutcome: Outcome = { ok: true };
+  private closingOutcome: WatchOutcome = { ok: true };
   /** The progressClock slot it is due in while one is pending (0: none); see armProgress. */
   private progressSlot = 0;
   /** When the queue last ran dry (performance.now(), monotonic): progress is due progressIntervalMs after it. */
   private idleSince = 0;
   private roomWaiter: (() => void) | undefined;
   /** How it ended, once it has. */
-  private outcome: Outcome | undefined;
+  private outcome: WatchOutcome | undefined;
   /** `done`, once asked for, and how to settle it. */
-  private ending: { readonly promise: Promise<void>; settle(outcome: Outcome): void } | undefined;
+  private ending: { readonly promise: Promise<void>; settle(outcome: WatchOutcome): void } | undefined;
   /** Made only when the sink has a signal (a Watch stream's watches have none). */
   private onAbort: (() => void) | undefined;
 
@@ -79,7 +78,7 @@ export class Watcher {
    */
   get done(): Promise<void> {
     if (this.ending === undefined) {
-      let settle!: (outcome: Outcome) => void;
+      let settle!: (outcome: WatchOutcome) => void;
       const promise = new Promise<void>((resolve, reject) => {
         settle = (outcome) => (outcome.ok ? resolve() : reject(outcome.error));
       });
@@ -271,7 +270,7 @@ export class Watcher {
   }
 
   /** Ends the stream once what is queued has been written. */
-  private close(outcome: Outcome): void {
+  private close(outcome: WatchOutcome): void {
     if (this.mode === "closing" || this.mode === "done") return;
     this.mode = "closing";
     this.closingOutcome = outcome;
@@ -279,7 +278,7 @@ export class Watcher {
     if (!this.pumping && this.queue.length === 0) this.finish(outcome);
   }
 
-  private finish(outcome: Outcome): void {
+  private finish(outcome: WatchOutcome): void {
     if (this.mode === "done") return;
     this.mode = "done";
     this.queue.length = 0;

@@ -68,8 +68,9 @@ export const contexts = pgTable(
      * timeout before it. Indexed in expires_at's place, so that the writes that move expires_at
      * on every revision (each join, leave, state write) leave every index alone and Postgres
      * updates the row in place (a HOT update): with expires_at indexed, each revision of a busy
-     * context added an entry to all seven indexes and a dead row version for vacuum — 0.64 ms of
-     * an AddParticipant's 0.78 ms statement on Postgres 15. change-sql.ts moves it only when
+     * context added an entry to all seven indexes and a dead row version for vacuum (a minute of
+     * AddParticipant on Postgres 15: 0 % HOT, 19,700 dead versions of 1,058 rows; after, 99 % HOT
+     * and 422). change-sql.ts moves it only when
      * expires_at runs a tenth of the timeout past it; the sweeper re-arms it at expires_at when it
      * finds the context not yet expired.
      */
