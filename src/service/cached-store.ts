@@ -5,7 +5,7 @@
  * straight to the store. Cached reads always load from the primary (never `replicaOk`): a copy
  * that outlives a lagging replica's answer would break read-your-writes.
  *
- * ListContexts' first-page totals are kept between revisions (list-totals.ts).
+ * ListContexts' first pages are kept between revisions (list-pages.ts).
  *
  * Write bases (ports.ts WriteBase): after each write of this instance applies, the base it leaves
  * (write-base.ts) is kept in memory, so the next write to the context is decided without reading
@@ -43,7 +43,7 @@ import {
   type WriteBase,
 } from "./ports.js";
 import type { CachedRead, ReadCache } from "./read-cache.js";
-import { ListTotals } from "./list-totals.js";
+import { ListPages } from "./list-pages.js";
 import { baseAfter, covers } from "./write-base.js";
 
 export interface CacheTtls {
@@ -113,7 +113,7 @@ export interface KeptBase {
 
 export class CachedContextStore implements ContextStore {
   readonly sweep: SweepCandidates;
-  private readonly totals = new ListTotals();
+  private readonly firstPages = new ListPages();
 
   constructor(
     private readonly store: ContextStore,
@@ -127,13 +127,13 @@ export class CachedContextStore implements ContextStore {
 
   /** The app's onCommit hook: `contextId` reached `revision` through this instance. */
   committed(contextId: string, revision: number): void {
-    this.totals.revised();
+    this.firstPages.revised();
     this.cache.committed(contextId, revision);
   }
 
   /** A revision heard on the doorbell (any instance's): a kept base older than it is stale. */
   heard(contextId: string, revision: number): void {
-    this.totals.revised();
+    this.firstPages.revised();
     if (contextId === ALL_CONTEXTS) this.bases.clear();
     const kept = this.bases.get(contextId);
     if (kept !== undefined && kept.base.context.revision < revision) this.bases.delete(contextId);
@@ -163,6 +163,8 @@ export class CachedContextStore implements ContextStore {
         }),
       ),
     );
+    // A context kept alive moved its expiry without a revision: a kept first page may show the old one.
+    if (touched.size > 0) this.firstPages.revised();
     for (const contextId of touched) await this.cache.touch(contextId);
     return result;
   }
@@ -256,15 +258,15 @@ export class CachedContextStore implements ContextStore {
     return renewed;
   }
 
-  /** A first page's total comes from `totals` while no revision happened since it was counted (list-totals.ts). */
+  /** A first page comes from `firstPages` while no revision happened since it was read (list-pages.ts). */
   async listContexts(call: StoreCall, query: ContextListQuery): Promise<ContextListResult> {
     if (query.count === false || query.after !== undefined) return this.store.listContexts(call, query);
-    const key = `${query.principal}\u0000${JSON.stringify(query.count ?? null)}\u0000${stableJson(query.filter)}`;
-    const total = this.totals.get(key);
-    if (total !== undefined) return { ...(await this.store.listContexts(call, { ...query, count: false })), totalSize: total };
-    const begun = this.totals.begin();
+    const key = `${query.principal}\u0000${query.limit}\u0000${JSON.stringify(query.count ?? null)}\u0000${stableJson(query.filter)}`;
+    const kept = this.firstPages.get(key);
+    if (kept !== undefined) return kept;
+    const begun = this.firstPages.begin();
     const result = await this.store.listContexts(call, query);
-    if (result.totalSize !== undefined) this.totals.keep(key, result.totalSize, begun);
+    this.firstPages.keep(key, result, begun);
     return result;
   }
 

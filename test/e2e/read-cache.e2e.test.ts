@@ -146,6 +146,31 @@ describe.skipIf(!ready)("the read cache on two instances (Postgres + Redis)", ()
     }, { timeoutMs: 5_000, intervalMs: 0 });
   });
 
+  it("keeps a ListContexts first page only until a revision: the writer lists its write at once, the other instance soon after", async () => {
+    const firstPage = async (i: Instance) => {
+      const page = await i.contexts.listContexts({ pageSize: 5, filter: { namePrefix: "kept-page" } }, as("carol"));
+      return { names: page.contexts.map((c) => c.name), total: page.totalSize };
+    };
+    // Both instances read (and keep) the empty first page, twice, so the second answer came from what they kept.
+    for (const i of [a, b, a, b]) expect(await firstPage(i)).toEqual({ names: [], total: 0 });
+    const { contextId } = await createContext(a.contexts, "carol", "kept-page-1");
+    expect(await firstPage(a)).toEqual({ names: ["kept-page-1"], total: 1 });
+    await eventually("instance B to list the new context", async () => {
+      const seen = await firstPage(b);
+      return seen.total === 1 ? seen : undefined;
+    }, { timeoutMs: 5_000, intervalMs: 0 });
+    // A change to a listed context shows the same way; so does a delete.
+    await a.contexts.updateContext({ context: { contextId, description: "moved" }, updateMask: { paths: ["description"] } }, as("carol"));
+    const listed = await a.contexts.listContexts({ pageSize: 5, filter: { namePrefix: "kept-page" } }, as("carol"));
+    expect(listed.contexts[0]?.description).toBe("moved");
+    await b.contexts.deleteContext({ contextId, force: true }, as("carol"));
+    expect(await firstPage(b)).toEqual({ names: [], total: 0 });
+    await eventually("instance A to drop the deleted context", async () => {
+      const seen = await firstPage(a);
+      return seen.total === 0 ? seen : undefined;
+    }, { timeoutMs: 5_000, intervalMs: 0 });
+  });
+
   it("loads a context once for 100 concurrent GetContext misses", async () => {
     const { contextId } = await createContext(a.contexts, "alice", "stampede");
     const before = await metricsOf(a.app);
