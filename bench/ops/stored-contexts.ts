@@ -28,14 +28,14 @@ const FILL_SQL = `
 insert into contexts (
   context_id, owner, name, description, type, status, lifecycle_stage, configuration, access_control,
   metadata, tags, shared_state, visibility, participant_count, session_count, revision, created_at,
-  updated_at, last_activity_at, expires_at, terminated_at, compact_revision, state_snapshot_revision
+  updated_at, last_activity_at, expires_at, sweep_at, terminated_at, compact_revision, state_snapshot_revision
 )
 select
   gen_random_uuid(), t.owner, $4::text || g, 'stored by the benchmark (scale)',
   ($5::text[])[1 + g % cardinality($5::text[])], 'ACTIVE', 'PLANNING', t.configuration, t.access_control,
   t.metadata, t.tags, t.shared_state, t.visibility, 0, 0, 1, t.created_at - g * interval '1 millisecond',
   t.created_at - g * interval '1 millisecond', t.created_at - g * interval '1 millisecond', t.expires_at,
-  null, 0, 0
+  t.expires_at, null, 0, 0
 from contexts t, generate_series($2::int, $3::int) g
 where t.context_id = $1::uuid`;
 
