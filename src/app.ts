@@ -88,6 +88,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const state = new SharedStateService(store, systemClock, { maxBytes: config.sharedStateMaxBytes, snapshotInterval: config.stateSnapshotInterval }, writes);
   const participants = new ParticipantService(store, systemClock, presence, writes);
   const sweeper = new Sweeper(store, systemClock, presence, { intervalMs: config.sweepIntervalMs, batchSize: config.sweepBatchSize, retentionRevisions: config.eventRetentionRevisions }, logger, metrics);
+  // Every instance's rings (this one's too): the contexts the compaction sweep looks up by key.
+  const unsubscribeSweeper = doorbell.subscribe((contextId) => sweeper.revised(contextId));
   // One count of open watches per principal, whichever RPC holds them.
   const watchQuota = new WatchQuota(config.watchMaxPerPrincipal);
   const watchHandlers = {
@@ -125,6 +127,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await tracing.shutdown();
     await hub.close();
     await reads.close();
+    unsubscribeSweeper();
     await doorbell.close();
     await database.close();
     throw error;
@@ -146,6 +149,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         serving = false;
         server.setServing(false);
         await sweeper.stop();
+        unsubscribeSweeper();
         // Watch streams never end on their own: end them (clients resume elsewhere) before draining.
         await hub.close();
         await server.shutdown();

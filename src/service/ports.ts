@@ -199,6 +199,8 @@ export interface SweepCandidates {
   contextsDueForCleanup(now: Date, limit: number): Promise<string[]>;
   /** Contexts whose revision - compact_revision > retention + slack (compacting in slices, not every revision), among the next slice of contexts looked at. */
   contextsToCompact(retention: number, slack: number, limit: number): Promise<string[]>;
+  /** Of `contextIds` (those revised since the last pass), the ones whose revision - compact_revision > retention + slack, looked up by key. */
+  contextsToCompactAmong(contextIds: readonly string[], retention: number, slack: number): Promise<string[]>;
   /** Deletes the events of contexts that no longer exist, written before `olderThan`; returns how many rows went. */
   purgeDeletedContextEvents(olderThan: Date, limit: number): Promise<number>;
 }

@@ -14,7 +14,7 @@ import { expiryOf } from "../domain/context.js";
 import type { Participant, PresencePolicy } from "../domain/participant.js";
 import type { Logger } from "../logger.js";
 import { changeOf, contextPayload, eventsOf, nextSystemRevision, participantPayload, SYSTEM_ACTOR } from "./changes.js";
-import type { Clock, ContextStore, ContextTx, ServiceMetrics, WriteBase } from "./ports.js";
+import { ALL_CONTEXTS, type Clock, type ContextStore, type ContextTx, type ServiceMetrics, type WriteBase } from "./ports.js";
 import { stateAtRevision } from "./state-history.js";
 
 export interface SweeperOptions {
@@ -46,8 +46,22 @@ const DELETED_EVENTS_KEPT_MS = 3_600_000;
 /** Event rows of deleted contexts purged per context slot of a pass. */
 const PURGED_PER_BATCH_ITEM = 100;
 
+/**
+ * Contexts revised since the last pass, kept for the compaction check by key (at most this many;
+ * past it the slice scan finds the rest), and looked up per pass (the rest wait for the next).
+ */
+const MAX_REVISED = 100_000;
+const REVISED_PER_PASS = 10_000;
+
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * Contexts revised since the last pass, from every instance's rings (revised()): only a revision
+   * moves a context past its compaction point, so these are checked by key each pass, and the
+   * slice scan of every context (contextsToCompact) is only the backstop for revisions this
+   * instance did not hear (before it started, or while Redis was away).
+   */
+  private readonly revisedSince = new Set<string>();
   private running: Promise<unknown> | undefined;
   private stopped = true;
 
@@ -60,6 +74,12 @@ export class Sweeper {
     /** Counts of every pass, by kind; none when absent. */
     private readonly metrics?: Pick<ServiceMetrics, "sweepPassed">,
   ) {}
+
+  /** A ring: `contextId` reached a new revision (ALL_CONTEXTS names none: the backstop scan covers it). */
+  revised(contextId: string): void {
+    if (contextId === ALL_CONTEXTS || this.revisedSince.size >= MAX_REVISED) return;
+    this.revisedSince.add(contextId);
+  }
 
   /** Sweeps every intervalMs until stop(); a pass never overlaps the previous one. */
   start(): void {
@@ -96,11 +116,27 @@ export class Sweeper {
     const retention = this.options.retentionRevisions;
     // Slack: a context is compacted in slices of at least retention/10 revisions, not on every write.
     const slack = Math.max(1, Math.floor(retention / 10));
-    for (const id of await this.store.sweep.contextsToCompact(retention, slack, batchSize)) {
-      counts.compacted += await this.compact(id, retention);
+    const due = new Set(await this.store.sweep.contextsToCompactAmong(this.takeRevised(), retention, slack));
+    for (const id of await this.store.sweep.contextsToCompact(retention, slack, batchSize)) due.add(id);
+    let taken = 0;
+    for (const id of due) {
+      // Past this pass's share: still due, so looked up again next pass.
+      if (taken++ >= batchSize) this.revised(id);
+      else counts.compacted += await this.compact(id, retention);
     }
     counts.purged = await this.store.sweep.purgeDeletedContextEvents(new Date(now.getTime() - DELETED_EVENTS_KEPT_MS), batchSize * PURGED_PER_BATCH_ITEM);
     return counts;
+  }
+
+  /** Up to REVISED_PER_PASS of the contexts revised since the last pass, taken out of the set. */
+  private takeRevised(): string[] {
+    const taken: string[] = [];
+    for (const id of this.revisedSince) {
+      if (taken.length >= REVISED_PER_PASS) break;
+      taken.push(id);
+      this.revisedSince.delete(id);
+    }
+    return taken;
   }
 
   private schedule(): void {

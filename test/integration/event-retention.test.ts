@@ -126,6 +126,18 @@ await describeOnStores("PgContextStore event retention", (under) => {
       expect(await sweep.contextsToCompact(10_000, 1_000, 10)).toEqual([]);
     });
 
+    it("finds, among given contexts only, those past retention + slack (contextsToCompactAmong)", async () => {
+      const over = makeContext({ revision: 131, compactRevision: 0 });
+      const atEdge = makeContext({ revision: 130, compactRevision: 0 });
+      const notAsked = makeContext({ revision: 5_000, compactRevision: 0 });
+      await insert(over, atEdge, notAsked);
+      const sweep = store().sweep;
+      const gone = "00000000-0000-4000-8000-000000000001";
+      expect(await sweep.contextsToCompactAmong([over.contextId, atEdge.contextId, gone], 100, 30)).toEqual([over.contextId]);
+      expect((await sweep.contextsToCompactAmong([over.contextId, atEdge.contextId], 100, 0)).sort()).toEqual([over.contextId, atEdge.contextId].sort());
+      expect(await sweep.contextsToCompactAmong([], 100, 0)).toEqual([]);
+    });
+
     it("looks at a slice of contexts per pass, going on where the last pass stopped and around again", async () => {
       // Far past every other context of this file: only these are due.
       const due = Array.from({ length: 5 }, () => makeContext({ revision: 2_000_000, compactRevision: 0 }));

@@ -338,6 +338,11 @@ export class MemoryContextStore implements ContextStore {
         )
         .slice(0, limit)
         .map((c) => c.contextId),
+    contextsToCompactAmong: async (contextIds, retention, slack) =>
+      contextIds.filter((id) => {
+        const c = this.state.contexts.get(id);
+        return c !== undefined && c.revision - c.compactRevision > retention + slack;
+      }),
     contextsToCompact: async (retention, slack, limit) =>
       [...this.state.contexts.values()]
         .filter((c) => c.revision - c.compactRevision > retention + slack)

@@ -204,6 +204,19 @@ describe(SharedStateService.name, () => {
       expect((await sweeper.sweepOnce()).compacted).toBe(0);
     });
 
+    it("compacts a context it heard revised though the slice scan does not reach it, and only one it heard", async () => {
+      for (let i = 0; i < 38; i++) await set(`k${i % 3}`, i);
+      // The backstop scan's slice holds other contexts (a big table): it finds nothing due here.
+      store.sweep.contextsToCompact = async () => [];
+      expect((await sweeper.sweepOnce()).compacted).toBe(0);
+      sweeper.revised(context.contextId);
+      expect((await sweeper.sweepOnce()).compacted).toBe(1);
+      const { revision, compactRevision } = await head();
+      expect(compactRevision).toBe(revision - RETENTION);
+      // Heard once, looked up once: the next pass has nothing revised to look at.
+      expect((await sweeper.sweepOnce()).compacted).toBe(0);
+    });
+
     it("makes ListContextEvents refuse a start inside compacted history, and start after it for 0", async () => {
       for (let i = 0; i < 30; i++) await set("k", i);
       await sweeper.sweepOnce();
