@@ -262,12 +262,7 @@ export class CachedContextStore implements ContextStore {
   async listContexts(call: StoreCall, query: ContextListQuery): Promise<ContextListResult> {
     if (query.count === false || query.after !== undefined) return this.store.listContexts(call, query);
     const key = `${query.principal}\u0000${query.limit}\u0000${JSON.stringify(query.count ?? null)}\u0000${stableJson(query.filter)}`;
-    const kept = this.firstPages.get(key);
-    if (kept !== undefined) return kept;
-    const begun = this.firstPages.begin();
-    const result = await this.store.listContexts(call, query);
-    this.firstPages.keep(key, result, begun);
-    return result;
+    return this.firstPages.load(key, () => this.store.listContexts(call, query));
   }
 
   listEvents(...args: Parameters<ContextStore["listEvents"]>): ReturnType<ContextStore["listEvents"]> {

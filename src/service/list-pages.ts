@@ -4,7 +4,7 @@
  * TOTAL_SIZE_CAP + 1, then 20 contexts to parse and map — a dashboard polling it is the read most
  * often repeated unchanged. Any revision of any context — this instance's commit or another's heard
  * on the doorbell — may change who reads what, so it drops every kept page; a page read while one
- * happened is not kept.
+ * happened is not kept. Concurrent misses of one page read it once, as the read cache's do.
  *
  * TTL_MS bounds what a lost doorbell ring, or a context kept alive by another instance's sweeper
  * (its expiry moves without a revision), can cost: a page at most that old. ListContexts reads a
@@ -25,13 +25,48 @@ interface Kept {
   readonly at: number;
 }
 
+/** A page being read, and the generation it started at. */
+interface Flight {
+  readonly begun: number;
+  readonly page: Promise<ContextListResult>;
+}
+
 export class ListPages {
   private readonly kept = new Map<string, Kept>();
+  /** Reads in progress by key: concurrent misses of one page read it once. */
+  private readonly flights = new Map<string, Flight>();
   private contexts = 0;
   /** Moves on with every revision heard: a page read before it is not kept. */
   private generation = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * The page at `key`: kept, else from a read of it already in progress that started after the
+   * last revision heard, else from `read()` (kept unless a revision came meanwhile). A waiter whose
+   * shared read fails (the first caller's deadline, say) reads on its own terms.
+   */
+  async load(key: string, read: () => Promise<ContextListResult>): Promise<ContextListResult> {
+    const kept = this.get(key);
+    if (kept !== undefined) return kept;
+    const flight = this.flights.get(key);
+    if (flight !== undefined && flight.begun === this.generation) {
+      try {
+        return await flight.page;
+      } catch {
+        return read();
+      }
+    }
+    const mine: Flight = { begun: this.generation, page: read() };
+    this.flights.set(key, mine);
+    try {
+      const result = await mine.page;
+      this.keep(key, result, mine.begun);
+      return result;
+    } finally {
+      if (this.flights.get(key) === mine) this.flights.delete(key);
+    }
+  }
 
   /** The kept page for `key`, if it is fresh. */
   get(key: string): ContextListResult | undefined {
@@ -45,13 +80,8 @@ export class ListPages {
     return kept.result;
   }
 
-  /** Where reading starts: hand it to keep(). */
-  begin(): number {
-    return this.generation;
-  }
-
-  /** Keeps a page read since `begin`, unless a revision was heard meanwhile. */
-  keep(key: string, result: ContextListResult, begun: number): void {
+  /** Keeps a page whose read began at generation `begun`, unless a revision was heard since. */
+  private keep(key: string, result: ContextListResult, begun: number): void {
     if (begun !== this.generation) return;
     const prior = this.kept.get(key);
     if (prior !== undefined) this.contexts -= prior.result.contexts.length;
