@@ -222,7 +222,7 @@ export function scaleTable(rows: readonly ScaleRow[]): string {
   if (cold !== undefined) {
     lines.push(
       "",
-      `Each size's windows follow one first pass over the pool (GetContext at 1,000/s, not counted), so both start with the pool in the read cache; ` +
+      `Each size's windows follow one first pass over the pool (GetContext at ${cold.rate.toLocaleString("en-US")}/s, not counted), so both start with the pool in the read cache; ` +
         `that pass's own P95, the cold reads right after the fill: ${ms(cold.small)} ms at the smaller size, ${ms(cold.large)} ms at the larger.`,
     );
   }

@@ -15,10 +15,10 @@ import type { SeedItem } from "./unary-protocol.js";
 export interface ScaleRow {
   readonly what: string;
   /**
-   * GetContext's first pass over the pool after each fill (P95 at WARM_RATE; small, large): the
+   * GetContext's first pass over the pool after each fill (its rate, and its P95 at each size): the
    * cold reads, shown beside the measured windows, which start warm at both sizes.
    */
-  readonly firstPass?: { readonly small: number; readonly large: number };
+  readonly firstPass?: { readonly rate: number; readonly small: number; readonly large: number };
   /** The median window by P95 of three, and the P95 of each window. */
   readonly small: { readonly size: string; readonly report: GhzReport; readonly p95s: readonly number[] };
   readonly large: { readonly size: string; readonly report: GhzReport; readonly p95s: readonly number[] };
@@ -93,7 +93,7 @@ export async function runScale(
     ["GetContext", small.get, large.get],
     ["ListContexts (page of 20, type filter)", small.list, large.list],
   ] as const) {
-    const firstPass = what === "GetContext" ? { firstPass: { small: small.firstPass, large: large.firstPass } } : {};
+    const firstPass = what === "GetContext" ? { firstPass: { rate: WARM_RATE, small: small.firstPass, large: large.firstPass } } : {};
     rows.push({ what, ...firstPass, small: { size: size(small.count), ...s }, large: { size: size(large.count), ...l }, ratio: ratioOf(l.report, s.report), bound: 1.25 });
     log(`scale: ${what} p95 ${s.p95s.join(", ")} ms → ${l.p95s.join(", ")} ms`);
   }
