@@ -64,7 +64,7 @@ export interface ServerProcess {
 export async function startProcess(label: string, args: readonly string[], env: Readonly<Record<string, string>>, readyMessage: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...serverNodeArgs(), "--import", "tsx", ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", GRPC_PORT: "0", ...env },
+    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", GRPC_PORT: "0", ...env, ...serverEnv() },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
@@ -114,6 +114,22 @@ export async function startProcess(label: string, args: readonly string[], env: 
  */
 function serverNodeArgs(): string[] {
   return (process.env["BENCH_SERVER_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "");
+}
+
+/**
+ * Settings for every server the benchmark starts, from BENCH_SERVER_ENV (space-separated NAME=value),
+ * e.g. `DATABASE_POOL_MAX=4`: to compare a setting under the very load the figures come from. They
+ * win over the benchmark's own (its server environment is otherwise not inherited).
+ */
+function serverEnv(): Record<string, string> {
+  const entries = (process.env["BENCH_SERVER_ENV"] ?? "").split(" ").filter((entry) => entry !== "");
+  return Object.fromEntries(
+    entries.map((entry) => {
+      const at = entry.indexOf("=");
+      if (at <= 0) throw new Error(`BENCH_SERVER_ENV: "${entry}" is not NAME=value`);
+      return [entry.slice(0, at), entry.slice(at + 1)];
+    }),
+  );
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {

@@ -51,6 +51,7 @@ export const USAGE = `npm run bench [-- options]
   BENCH_DATABASE_URL  Postgres admin URL (default TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
   BENCH_REDIS_URL     Redis URL (default TEST_REDIS_URL or redis://127.0.0.1:6379)
   BENCH_SERVER_NODE_ARGS  extra Node flags for the servers (ours and the echo), e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  BENCH_SERVER_ENV        settings for the servers, space-separated NAME=value, e.g. "DATABASE_POOL_MAX=4"
   BENCH_SERVER_LOG_DIR    also write each server's whole output to <dir>/<label>-<pid>.log`;
 
 export function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): { settings: DriverSettings; help: boolean } {

@@ -13,6 +13,7 @@ import { context } from "@opentelemetry/api";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
 import { AppError } from "../domain/app-error.js";
+import { batchWrites } from "./batched-writes.js";
 import type { Logger } from "../logger.js";
 import { beginCall, type ActiveCall, type CallContext, type CallGuard, type CallTracing } from "./call-context.js";
 import type { CallMetrics } from "./call-metrics.js";
@@ -58,10 +59,13 @@ function serializer<D extends DescMessage>(schema: D): grpc.serialize<MessageSha
 }
 
 /**
- * For streamed responses: one message object written to many streams (a watch revision fanned
- * out to every watcher) is encoded once, not once per stream — at thousands of deliveries a
- * second the per-stream toBinary alone would fill a core. Such messages are never mutated after
- * they are first sent; each encoding goes with its message (oncePerObject) once no stream holds it.
+ * For a server stream's responses: one message object written to many streams (a WatchContext
+ * revision fanned out to every watcher) is encoded once, not once per stream — at thousands of
+ * deliveries a second the per-stream toBinary alone would fill a core. Such messages are never
+ * mutated after they are first sent; each encoding goes with its message (oncePerObject) once no
+ * stream holds it. Not for bidi streams: a Watch response names one watch and is sent once (what it
+ * shares with other watches, its events, watch-encoding.ts keeps), and a WeakMap entry per delivery
+ * cost more than the encoding it would save (a set, and the collector's ephemeron work after).
  */
 function sharedSerializer<D extends DescMessage>(schema: D): grpc.serialize<MessageShape<D>> {
   return oncePerObject(serializer(schema));
@@ -97,8 +101,7 @@ export function serviceDefinition<S extends GenServiceMethods>(service: GenServi
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: serializer(method.input),
       requestDeserialize: lenientDeserializer(method.input),
-      responseSerialize:
-        method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming" ? sharedSerializer(method.output) : serializer(method.output),
+      responseSerialize: method.methodKind === "server_streaming" ? sharedSerializer(method.output) : serializer(method.output),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.localName,
     };
@@ -134,9 +137,11 @@ async function* decodedRequests<T>(stream: Readable, typeName: string, signal: A
  * 'drain', so a slow client slows the handler instead of growing memory. Throws once the call is
  * aborted. Synchronous while grpc-js keeps up: this runs once per stream for every revision a
  * watch fans out, so it creates no promise then, and reads the abort once per call, not per write
- * (AbortSignal's getters validate their receiver on every access).
+ * (AbortSignal's getters validate their receiver on every access). Messages queued behind the
+ * one in flight go to the socket together (batched-writes.ts).
  */
 function sender<Res>(stream: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>, signal: AbortSignal): Send<Res> {
+  batchWrites(stream);
   let aborted = signal.aborted;
   if (!aborted) signal.addEventListener("abort", () => (aborted = true), { once: true });
   // One wait for 'drain' however many writers are held up by it: the watches of a Watch stream

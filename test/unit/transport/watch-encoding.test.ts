@@ -14,10 +14,13 @@ const revision: WatchMessage = { kind: "events", revision: 7, events: [event(id,
 const messages: WatchMessage[] = [
   revision,
   { kind: "events", revision: 8, events: [] },
+  // Events whose encoding is longer than a one-byte (and a two-byte) length.
+  { kind: "events", revision: 10, events: Array.from({ length: 300 }, (_, i) => event(id, 10, i + 1, context)) },
   { kind: "progress", revision: 9 },
   { kind: "snapshot", context: { ...context, sharedState: makeContext().sharedState }, participants: [makeParticipant(id)], revision: 6 },
 ];
-const ids = [0n, 1n, 300n, 2n ** 62n];
+// Each varint length a watch id can take (one byte, two, the largest safe integer, past it, negative).
+const ids = [0n, 1n, 127n, 128n, 300n, BigInt(Number.MAX_SAFE_INTEGER), 2n ** 53n, 2n ** 62n, -1n];
 
 describe("encodeWatchResponse", () => {
   it("equals toBinary byte for byte, for every kind of response and watch_id", () => {
