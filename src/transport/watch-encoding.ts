@@ -19,6 +19,8 @@ const eventsBytes = oncePerObject((events: WatchEvents): Uint8Array => toBinary(
 
 const WATCH_ID_TAG = (FIELD.watchId.number << 3) | WireType.Varint;
 const EVENTS_TAG = (FIELD.events.number << 3) | WireType.LengthDelimited;
+/** Watch ids up to here are written as numbers; larger (and negative) ones by protobuf-es's writer. */
+const MAX_NUMBER_ID = BigInt(Number.MAX_SAFE_INTEGER);
 // Both tags are one byte (field numbers below 16), which the offsets below count on.
 if (WATCH_ID_TAG > 0x7f || EVENTS_TAG > 0x7f) throw new Error("WatchResponse's field numbers no longer fit a one-byte tag");
 
@@ -45,7 +47,7 @@ function writeVarint(out: Uint8Array, at: number, value: number): number {
 export function encodeWatchResponse(m: WatchResponse): Uint8Array {
   if (m.response.case !== "events") return toBinary(WatchResponseSchema, m);
   const events = eventsBytes(m.response.value);
-  if (m.watchId < 0n || m.watchId > BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (m.watchId < 0n || m.watchId > MAX_NUMBER_ID) {
     const w = new BinaryWriter();
     if (m.watchId !== 0n) w.tag(FIELD.watchId.number, WireType.Varint).int64(m.watchId);
     return w.tag(FIELD.events.number, WireType.LengthDelimited).bytes(events).finish();
