@@ -2,9 +2,9 @@
  * Responses with an encoder of their own, faster than protobuf-es's reflective toBinary and equal
  * to it byte for byte (test/unit/transport/*-encoding.test.ts): the contexts of reads (sent many
  * times, each version encoded once) and of writes (context-encoding.ts), every answer made of
- * participants (participant-encoding.ts), GetSharedState's state (shared-state-encoding.ts), and a
- * Watch stream's events, one encoding per revision
- * however many of its watches carry it (watch-encoding.ts). The adapter's serializer asks here first.
+ * participants (participant-encoding.ts), GetSharedState's and UpdateSharedState's state
+ * (shared-state-encoding.ts), and a Watch stream's events, one encoding per revision however many
+ * of its watches carry it (watch-encoding.ts). The adapter's serializer asks here first.
  */
 import type { DescMessage } from "@bufbuild/protobuf";
 import {
@@ -14,11 +14,12 @@ import {
   ListContextsResponseSchema,
   TransitionContextResponseSchema,
   UpdateContextResponseSchema,
+  UpdateSharedStateResponseSchema,
   WatchResponseSchema,
 } from "../../gen/mplp/context/v1/context_service_pb.js";
 import { encodeContextAnswer, encodeGetContextResponse, encodeListContextsResponse } from "./context-encoding.js";
 import { encodeWatchResponse } from "./watch-encoding.js";
-import { encodeGetSharedStateResponse } from "./shared-state-encoding.js";
+import { encodeGetSharedStateResponse, encodeUpdateSharedStateResponse } from "./shared-state-encoding.js";
 import {
   AddParticipantResponseSchema,
   BatchAddParticipantsResponseSchema,
@@ -35,6 +36,7 @@ const ENCODERS = new Map<DescMessage, (message: never) => Uint8Array>([
   [UpdateContextResponseSchema, encodeContextAnswer],
   [TransitionContextResponseSchema, encodeContextAnswer],
   [GetSharedStateResponseSchema, encodeGetSharedStateResponse],
+  [UpdateSharedStateResponseSchema, encodeUpdateSharedStateResponse],
   [AddParticipantResponseSchema, encodeParticipantAnswer],
   [GetParticipantResponseSchema, encodeParticipantAnswer],
   [UpdateParticipantResponseSchema, encodeParticipantAnswer],

@@ -3,13 +3,12 @@
  * request into domain input, call the use case, encode the versioned state. Merged into the
  * ContextService handlers by the composition root.
  */
-import { create } from "@bufbuild/protobuf";
-import { UpdateSharedStateResponseSchema, type GetSharedStateResponse } from "../../gen/mplp/context/v1/context_service_pb.js";
+import type { GetSharedStateResponse, UpdateSharedStateResponse } from "../../gen/mplp/context/v1/context_service_pb.js";
 import type { SharedStateService } from "../service/shared-state-service.js";
 import { callerOf, type ContextServiceHandlers } from "./context-handlers.js";
 import { int64In, int64Out } from "./proto-values.js";
 import { sharedStateMessage } from "./shared-state-encoding.js";
-import { sharedStateIn, sharedStateOut, stateChangeIn } from "./shared-state-mapper.js";
+import { sharedStateIn, stateChangeIn } from "./shared-state-mapper.js";
 
 /** The use cases the handlers call; the SharedStateService class, or a fake in tests. */
 export type SharedStateUseCases = Pick<SharedStateService, "update" | "get">;
@@ -28,11 +27,14 @@ export function sharedStateHandlers(
         expectedRevision: int64In(request.expectedRevision),
         requestId: request.requestId,
       });
-      return create(UpdateSharedStateResponseSchema, {
+      // A literal around the state's shared message (encoded once, for this answer and the reads after).
+      const response: UpdateSharedStateResponse = {
+        $typeName: "mplp.context.v1.UpdateSharedStateResponse",
         revision: int64Out(result.revision),
-        sharedState: sharedStateOut(result.sharedState),
+        sharedState: sharedStateMessage(result.sharedState),
         checksum: result.checksum,
-      });
+      };
+      return response;
     },
 
     async getSharedState(request, ctx) {

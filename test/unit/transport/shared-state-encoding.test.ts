@@ -1,8 +1,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { GetSharedStateResponseSchema } from "../../../gen/mplp/context/v1/context_service_pb.js";
+import { GetSharedStateResponseSchema, UpdateSharedStateResponseSchema } from "../../../gen/mplp/context/v1/context_service_pb.js";
 import type { SharedState } from "../../../src/domain/shared-state.js";
-import { encodeGetSharedStateResponse, sharedStateMessage } from "../../../src/transport/shared-state-encoding.js";
+import { encodeGetSharedStateResponse, encodeUpdateSharedStateResponse, sharedStateMessage } from "../../../src/transport/shared-state-encoding.js";
 import { sharedStateOut } from "../../../src/transport/shared-state-mapper.js";
 
 const state: SharedState = {
@@ -24,6 +24,17 @@ describe("shared-state-encoding", () => {
     }
     const none = create(GetSharedStateResponseSchema, {});
     expect(encodeGetSharedStateResponse(none)).toEqual(toBinary(GetSharedStateResponseSchema, none));
+  });
+
+  it("encodes UpdateSharedStateResponse exactly as toBinary does", () => {
+    for (const s of [state, empty]) {
+      for (const [revision, checksum] of [[7n, "abc"], [0n, ""], [2n ** 40n, "é"]] as const) {
+        const message = create(UpdateSharedStateResponseSchema, { sharedState: sharedStateMessage(s), revision, checksum });
+        expect(encodeUpdateSharedStateResponse(message)).toEqual(toBinary(UpdateSharedStateResponseSchema, message));
+      }
+    }
+    const none = create(UpdateSharedStateResponseSchema, {});
+    expect(encodeUpdateSharedStateResponse(none)).toEqual(toBinary(UpdateSharedStateResponseSchema, none));
   });
 
   it("maps a state once per object", () => {
