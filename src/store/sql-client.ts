@@ -86,17 +86,47 @@ type Pending = postgres.PendingQuery<postgres.Row[]>;
 /** setTimeout fires at once for delays beyond this; farther deadlines need no timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** How often, and how many times, a cancelled statement that still runs is asked again. */
+export const CANCEL_RETRY_MS = 100;
+export const CANCEL_RETRIES = 50;
+
 /**
  * Cancels `pending` statements still running when the deadline passes (postgres.js drops one not
  * yet sent, and asks the server to cancel the one it runs). Returns the timer's clearer.
+ *
+ * Postgres ignores a CancelRequest that reaches the backend between two messages of the statement
+ * (after its Parse/Describe, before its Bind — postgres.js prepares a new shape in two steps — or
+ * before it has read the query at all), and the statement then waits out statement_timeout. So
+ * while one has not settled, the cancel is sent again every CANCEL_RETRY_MS. postgres.js forgets
+ * its canceller after one use; the one kept here is its own (`cancel(query)` in its index.js),
+ * which waits for the statement to be the one running before it sends anything.
  */
-function cancelAtDeadline(deadline: number | undefined, pending: readonly Pending[]): () => void {
+export function cancelAtDeadline(deadline: number | undefined, pending: readonly Pending[]): () => void {
   const left = leftMs(deadline);
   if (left > MAX_TIMER_MS) return () => undefined;
+  let retry: ReturnType<typeof setInterval> | undefined;
   const timer = setTimeout(() => {
-    for (const query of pending) query.cancel();
+    const running = pending.map((query) => {
+      const again = (query as unknown as { canceller?: (query: Pending) => unknown }).canceller;
+      const entry = { query, again, settled: false };
+      query.then(
+        () => (entry.settled = true),
+        () => (entry.settled = true),
+      );
+      void query.cancel();
+      return entry;
+    });
+    let tries = 0;
+    retry = setInterval(() => {
+      const left = running.filter((entry) => !entry.settled && typeof entry.again === "function");
+      if (left.length === 0 || ++tries > CANCEL_RETRIES) return clearInterval(retry);
+      for (const entry of left) void Promise.resolve(entry.again!(entry.query)).catch(() => undefined);
+    }, CANCEL_RETRY_MS);
   }, left);
-  return () => clearTimeout(timer);
+  return () => {
+    clearTimeout(timer);
+    clearInterval(retry);
+  };
 }
 
 /** The first failure among settled statements (a pipelined transaction's later ones fail as "aborted"). */
