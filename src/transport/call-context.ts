@@ -254,9 +254,15 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
     );
   });
 
+  // A stream's headers go at once (its client may wait for them before any message); a unary
+  // call's go with its answer: sent now they took a write to the socket of their own, while the
+  // handler ran, where with the answer they share its write.
   const headers = new grpc.Metadata();
   headers.set(REQUEST_ID_HEADER, requestId);
-  call.sendMetadata(headers);
+  if (options.streaming === true) call.sendMetadata(headers);
+  const answering = (): void => {
+    if (options.streaming !== true) call.sendMetadata(headers);
+  };
 
   /** Ends a stream whose proof of identity lapsed: the handler's signal stops its work. */
   function armExpiry(expiresAt: number | undefined): void {
@@ -340,11 +346,13 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
       contextId = contextIdIn(request) ?? contextId;
     },
     succeed() {
+      answering();
       if (finished) return;
       end();
       log(cutOffCode() ?? grpc.status.OK);
     },
     fail(error: unknown) {
+      answering();
       const failure = toFailureStatus(error);
       if (!finished) {
         end();

@@ -218,6 +218,16 @@ describe(createGrpcServer.name, () => {
       });
     });
 
+    it("echoes the request id in the headers of a call that fails too", async () => {
+      const headers = deferred<Readonly<Record<string, string>>>();
+      const error = await served
+        .client(ContextService)
+        .deleteContext({ contextId: "c9" }, { metadata: { "x-request-id": "req-failed" }, onHeaders: headers.resolve })
+        .catch((e: unknown) => e);
+      expect(errorDetails(error).code).toBe(grpc.status.NOT_FOUND);
+      expect((await headers.promise)["x-request-id"]).toBe("req-failed");
+    });
+
     it("returns INTERNAL \"internal error\" and logs the cause chain when the handler throws a plain Error", async () => {
       const error = await served
         .client(ContextService)
