@@ -58,9 +58,13 @@ export function watchResponseOut(message: WatchMessage): WatchContextResponse {
   return create(WatchContextResponseSchema, { response: payloadOut(message) });
 }
 
-/** One watch's message on a Watch stream; the payload (an events message above all) is shared by every watch of it. */
+/**
+ * One watch's message on a Watch stream; the payload (an events message above all) is shared by every
+ * watch of it. A message literal, not create(): this runs once per delivery (1,000 times a revision
+ * with 1,000 watches of a context), and create()'s reflective walk was 7 % of the server's busy time.
+ */
 export function watchStreamResponseOut(watchId: bigint, message: WatchMessage): WatchResponse {
-  return create(WatchResponseSchema, { watchId, response: payloadOut(message) });
+  return { $typeName: WatchResponseSchema.typeName, watchId, response: payloadOut(message) };
 }
 
 /** The watch exists (sent before its first message). */
