@@ -16,6 +16,8 @@
  * when its bytes are written, which is when Writable moves on ('drain', `_final` and the status).
  */
 
+import { status } from "@grpc/grpc-js";
+
 /** What the stream's Writable hands `_writev`. */
 interface Chunk {
   readonly chunk: unknown;
@@ -37,7 +39,7 @@ interface FramingCall extends MessageCall {
   readonly callEventTracker?: { addMessageSent(): void } | null;
   checkCancelled(): boolean;
   maybeSendMetadata(): void;
-  sendStatus(status: { code: number; details: string; metadata: null }): void;
+  sendStatus(ending: { code: status; details: string; metadata: null }): void;
 }
 
 interface WritableInternals {
@@ -47,7 +49,6 @@ interface WritableInternals {
 
 /** The gRPC message prefix: a compressed flag (responses are never compressed here) and the length. */
 const PREFIX_BYTES = 5;
-const INTERNAL = 13;
 
 function framing(call: Partial<FramingCall>): FramingCall | undefined {
   return typeof call.stream?.write === "function" &&
@@ -115,14 +116,15 @@ export function batchWrites(stream: object): boolean {
   };
   const base = framing(call);
   internals._writev = (chunks, callback) => {
+    if (base === undefined) return oneByOne(chunks, callback);
     // As sendMessage: a cancelled call takes nothing and never calls back (the call is gone).
-    if (base === undefined || base.checkCancelled()) return oneByOne(chunks, callback);
+    if (base.checkCancelled()) return;
     const bodies = serialized(base, chunks);
     if (bodies === undefined) return oneByOne(chunks, callback);
     base.maybeSendMetadata();
     base.stream.write(framed(bodies), (error) => {
       if (error) {
-        base.sendStatus({ code: INTERNAL, details: "Internal server error", metadata: null });
+        base.sendStatus({ code: status.INTERNAL, details: "Internal server error", metadata: null });
         return;
       }
       for (let i = 0; i < bodies.length; i++) base.callEventTracker?.addMessageSent();
