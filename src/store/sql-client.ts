@@ -118,9 +118,9 @@ export function cancelAtDeadline(deadline: number | undefined, pending: readonly
     });
     let tries = 0;
     retry = setInterval(() => {
-      const left = running.filter((entry) => !entry.settled && typeof entry.again === "function");
-      if (left.length === 0 || ++tries > CANCEL_RETRIES) return clearInterval(retry);
-      for (const entry of left) void Promise.resolve(entry.again!(entry.query)).catch(() => undefined);
+      const unsettled = running.filter((entry) => !entry.settled && typeof entry.again === "function");
+      if (unsettled.length === 0 || ++tries > CANCEL_RETRIES) return clearInterval(retry);
+      for (const entry of unsettled) void Promise.resolve(entry.again!(entry.query)).catch(() => undefined);
     }, CANCEL_RETRY_MS);
   }, left);
   return () => {

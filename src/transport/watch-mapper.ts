@@ -64,7 +64,7 @@ export function watchResponseOut(message: WatchMessage): WatchContextResponse {
  * with 1,000 watches of a context), and create()'s reflective walk was 7 % of the server's busy time.
  */
 export function watchStreamResponseOut(watchId: bigint, message: WatchMessage): WatchResponse {
-  return { $typeName: WatchResponseSchema.typeName, watchId, response: payloadOut(message) };
+  return { $typeName: "mplp.context.v1.WatchResponse", watchId, response: payloadOut(message) };
 }
 
 /** The watch exists (sent before its first message). */
