@@ -9,18 +9,21 @@ import type { Participant } from "./participant.js";
 export const PERMISSIONS = ["READ", "WRITE", "MANAGE_PARTICIPANTS", "DELETE", "ADMIN"] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** The built-in roles; any other role name grants READ. */
-const ROLE_PERMISSIONS: Readonly<Record<string, readonly Permission[]>> = {
-  viewer: ["READ"],
-  reviewer: ["READ"],
-  contributor: ["READ", "WRITE"],
-  admin: PERMISSIONS,
-};
+/**
+ * The built-in roles; any other role name grants READ. A Map, not an object literal: role names
+ * come from clients, and "constructor" or "__proto__" looked up in an object finds its prototype's.
+ */
+const ROLE_PERMISSIONS: ReadonlyMap<string, readonly Permission[]> = new Map<string, readonly Permission[]>([
+  ["viewer", ["READ"]],
+  ["reviewer", ["READ"]],
+  ["contributor", ["READ", "WRITE"]],
+  ["admin", PERMISSIONS],
+]);
 
 /** What a set of roles grants, in the contract's order. */
 export function permissionsOfRoles(roles: readonly string[]): Permission[] {
   const granted = new Set<Permission>();
-  for (const role of roles) for (const p of ROLE_PERMISSIONS[role] ?? ["READ"]) granted.add(p);
+  for (const role of roles) for (const p of ROLE_PERMISSIONS.get(role) ?? ["READ"]) granted.add(p);
   return PERMISSIONS.filter((p) => granted.has(p));
 }
 
