@@ -103,7 +103,7 @@ export function encodeContextMessage(m: ProtoContext): Uint8Array {
     textsField(w, METADATA.tags.number, md.tags);
     textField(w, METADATA.category.number, md.category);
     varintField(w, METADATA.priority.number, md.priority);
-    structField(w, ContextMetadataSchema, "customData", METADATA.customData.number, md.customData);
+    structField(w, METADATA.customData.number, md.customData);
     w.join();
   }
   varintField(w, CONTEXT.participantCount.number, m.participantCount);

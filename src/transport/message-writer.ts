@@ -3,7 +3,7 @@
  * each writing what protobuf-es's toBinary writes for that kind of field: proto3 defaults left
  * out, a set message field written even when empty.
  */
-import { create, toBinary, type DescMessage, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 
@@ -36,14 +36,54 @@ export function textsField(w: BinaryWriter, field: number, values: readonly stri
 }
 
 /**
- * A google.protobuf.Struct field of `schema` (the message that declares it), when set: open JSON,
- * so toBinary writes it — as the only field set of a `schema` message, its encoding is that field's.
+ * A google.protobuf.Struct field (protobuf-es holds it as plain JSON), when set — even when empty —
+ * written as toBinary writes it (a map entry per key in the object's key order, then each Value's
+ * one kind), without its reflective walk through a Struct message built for the purpose.
  */
-export function structField<D extends DescMessage>(w: BinaryWriter, schema: D, localName: string, field: number, json: JsonObject | undefined): void {
+export function structField(w: BinaryWriter, field: number, json: JsonObject | undefined): void {
   if (json === undefined) return;
-  for (const _ in json) {
-    w.raw(toBinary(schema, create(schema, { [localName]: json } as MessageInitShape<D>)));
+  w.tag(field, LD).fork();
+  structBody(w, json);
+  w.join();
+}
+
+/** google.protobuf.Struct's fields: `map<string, Value> fields = 1`. */
+function structBody(w: BinaryWriter, json: JsonObject): void {
+  for (const key of Object.keys(json)) {
+    w.tag(1, LD).fork().tag(1, LD).string(key).tag(2, LD).fork();
+    valueBody(w, json[key]!);
+    w.join().join();
+  }
+}
+
+/** google.protobuf.Value's one kind: null 1, number 2, string 3, bool 4, struct 5, list 6 (`repeated Value values = 1`). */
+function valueBody(w: BinaryWriter, json: JsonValue): void {
+  if (json === null) {
+    w.tag(1, WireType.Varint).int32(0);
     return;
   }
-  w.tag(field, LD).uint32(0);
+  switch (typeof json) {
+    case "number":
+      w.tag(2, WireType.Bit64).double(json);
+      return;
+    case "string":
+      w.tag(3, LD).string(json);
+      return;
+    case "boolean":
+      w.tag(4, WireType.Varint).bool(json);
+      return;
+  }
+  if (Array.isArray(json)) {
+    w.tag(6, LD).fork();
+    for (const item of json) {
+      w.tag(1, LD).fork();
+      valueBody(w, item);
+      w.join();
+    }
+    w.join();
+    return;
+  }
+  w.tag(5, LD).fork();
+  structBody(w, json as JsonObject);
+  w.join();
 }

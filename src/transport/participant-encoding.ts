@@ -47,7 +47,7 @@ export function encodeParticipantMessage(m: ProtoParticipant): Uint8Array {
     for (const v of m.permissions) w.int32(v);
     w.join();
   }
-  structField(w, ParticipantSchema, "metadata", P.metadata.number, m.metadata);
+  structField(w, P.metadata.number, m.metadata);
   timestampField(w, P.joinedAt.number, m.joinedAt);
   timestampField(w, P.lastActivityAt.number, m.lastActivityAt);
   timestampField(w, P.leaseExpiresAt.number, m.leaseExpiresAt);
