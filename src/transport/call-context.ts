@@ -134,8 +134,11 @@ export interface ActiveCall {
    * throws the AppError to answer with (UNAUTHORIZED, RATE_LIMITED, VALIDATION_ERROR).
    */
   admit(): Promise<CallContext>;
-  /** Rejects with UNAUTHORIZED when a stream's token expires; never settles otherwise. */
-  readonly expired: Promise<never>;
+  /**
+   * A stream's: rejects with UNAUTHORIZED when its token expires, never settles otherwise. Unary
+   * calls have none (their token was checked as they began, and they end soon after).
+   */
+  readonly expired: Promise<never> | undefined;
   /** Notes the request (each one, on client streams), so a denial's audit line can name its context. */
   observe(request: unknown): void;
   /** Records success and writes the log line. */
@@ -232,9 +235,9 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
   let endedBy: "deadline" | "cancel" | undefined;
   let expiryTimer: NodeJS.Timeout | undefined;
   let expire: (error: AppError) => void = () => {};
-  const expired = new Promise<never>((_, reject) => (expire = reject));
-  // Nobody may be listening yet (unary calls never listen): an expiry must not be an unhandled rejection.
-  expired.catch(() => {});
+  const expired = options.streaming === true ? new Promise<never>((_, reject) => (expire = reject)) : undefined;
+  // Nobody may be listening yet: an expiry must not be an unhandled rejection.
+  expired?.catch(() => {});
 
   const timer =
     deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS
@@ -285,7 +288,18 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
     principal = identity.principal;
     guard.rateLimiter?.take(principal);
     armExpiry(identity.expiresAt);
-    return { method, principal, requestId, deadline, signal: controller.signal, peer, metadata };
+    return {
+      method,
+      principal,
+      requestId,
+      deadline,
+      // Made when first asked for: Node builds an AbortSignal lazily, and most unary handlers never ask.
+      get signal() {
+        return controller.signal;
+      },
+      peer,
+      metadata,
+    };
   }
 
   function log(code: grpc.status, error?: unknown, failure?: FailureStatus): void {

@@ -176,7 +176,7 @@ async function settle<T>(
     const running = context.with(active.traceContext, work, undefined, ctx);
     // Once expiry wins the race, the handler's own (abort) failure has no one to hear it.
     running.catch(() => {});
-    const value = await Promise.race([running, active.expired]);
+    const value = active.expired === undefined ? await running : await Promise.race([running, active.expired]);
     active.succeed();
     return { ok: true, value };
   } catch (error) {
