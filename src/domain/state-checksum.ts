@@ -61,18 +61,24 @@ const digests = new WeakMap<SharedState, StateDigest>();
 
 /** Digests the whole state: variables, resources, dependencies and goals. */
 export function digestState(state: SharedState): StateDigest {
-  let digest = digests.get(state);
-  if (digest === undefined) {
-    const text = canonicalJson({
-      variables: state.variables,
-      resources: state.resources,
-      dependencies: state.dependencies,
-      goals: state.goals,
-    });
-    digest = { checksum: createHash("sha256").update(text, "utf8").digest("hex"), bytes: Buffer.byteLength(text, "utf8") };
-    digests.set(state, digest);
-  }
-  return digest;
+  return digests.get(state) ?? digestStateJson(state);
+}
+
+/**
+ * digestState, with the canonical JSON it digested: a write stores that text as the state (jsonb
+ * keeps no key order, so it reads back the same) and in its saved result, where it serialized the
+ * state twice more. The text is not kept with the digest: a cached state would hold it twice over.
+ */
+export function digestStateJson(state: SharedState): StateDigest & { readonly json: string } {
+  const json = canonicalJson({
+    variables: state.variables,
+    resources: state.resources,
+    dependencies: state.dependencies,
+    goals: state.goals,
+  });
+  const digest = { checksum: createHash("sha256").update(json, "utf8").digest("hex"), bytes: Buffer.byteLength(json, "utf8") };
+  digests.set(state, digest);
+  return { ...digest, json };
 }
 
 /** sha256 (hex) of the state's canonical JSON. */

@@ -92,6 +92,8 @@ export interface ContextChange {
   readonly sharedState?: SharedState;
   /** Its size as canonical JSON, when known (the cache weighs entries by it). */
   readonly stateBytes?: number;
+  /** `sharedState` as JSON text, when the use case made it already (its checksum's): stored as is. */
+  readonly stateJson?: string;
   /** Store `sharedState` as the snapshot at the new revision. */
   readonly snapshot?: boolean;
   readonly inserted?: readonly Participant[];
@@ -103,8 +105,11 @@ export interface ContextChange {
   readonly deleted?: readonly string[];
   /** The events of the new revision. */
   readonly events: readonly ContextEvent[];
-  /** request_id: the change applies only if the key is new (or older than 24 h), and saves `result` for replays. */
-  readonly request?: { readonly key: RequestKey; readonly result: StoredDocument };
+  /**
+   * request_id: the change applies only if the key is new (or older than 24 h), and saves `result`
+   * for replays — as `json` when the use case wrote its text already.
+   */
+  readonly request?: { readonly key: RequestKey; readonly result: StoredDocument; readonly json?: string };
 }
 
 /** What applying a change did. */

@@ -12,7 +12,7 @@ import { authorize } from "../domain/permissions.js";
 import type { SharedState, StateChangeSet } from "../domain/shared-state.js";
 import { applyChangeSet } from "../domain/state-apply.js";
 import { checkStateSize, validateStateUpdate, type StateUpdateInput } from "../domain/state-changes.js";
-import { digestState } from "../domain/state-checksum.js";
+import { digestState, digestStateJson } from "../domain/state-checksum.js";
 import { Violations } from "../domain/validation.js";
 import { readableContext } from "./access.js";
 import { storeCall, type Caller } from "./caller.js";
@@ -94,7 +94,7 @@ export class SharedStateService {
         if (current.sharedState === undefined) throw new Error(`the base of ${current.contextId} came without its state`);
 
         const sharedState = applyChangeSet(current.sharedState, edit);
-        const { checksum, bytes } = digestState(sharedState);
+        const { checksum, bytes, json } = digestStateJson(sharedState);
         checkStateSize(bytes, this.options.maxBytes, edit);
 
         const { sharedState: _old, ...row } = current;
@@ -109,8 +109,18 @@ export class SharedStateService {
             ...changeOf(base, revised, events),
             sharedState,
             stateBytes: bytes,
+            // The state's text serialized once, for its checksum, its column and the saved result.
+            stateJson: json,
             snapshot,
-            ...(key === undefined ? {} : { request: { key, result: result as unknown as JsonObject } }),
+            ...(key === undefined
+              ? {}
+              : {
+                  request: {
+                    key,
+                    result: result as unknown as JsonObject,
+                    json: `{"revision":${result.revision},"sharedState":${json},"checksum":${JSON.stringify(checksum)}}`,
+                  },
+                }),
           },
           answer: () => result,
         };

@@ -238,7 +238,7 @@ export function eventRowsJson(change: ContextChange): string {
 /** The statement and parameters that apply `change`. */
 export function changeStatement(change: ContextChange, now: Date): [string, unknown[]] {
   const shape = shapeOf(change);
-  const state = change.sharedState === undefined ? null : JSON.stringify(change.sharedState);
+  const state = change.sharedState === undefined ? null : (change.stateJson ?? JSON.stringify(change.sharedState));
   const key = change.request?.key;
   const context = change.context;
   const params = [
@@ -257,7 +257,7 @@ export function changeStatement(change: ContextChange, now: Date): [string, unkn
     key?.principal ?? null,
     key?.requestId ?? null,
     key?.method ?? null,
-    change.request === undefined ? null : JSON.stringify(change.request.result),
+    change.request === undefined ? null : (change.request.json ?? JSON.stringify(change.request.result)),
     new Date(now.getTime() - REQUEST_KEY_TTL_MS).toISOString(),
   ];
   return [STATEMENTS[shape], params];

@@ -173,7 +173,8 @@ await describeOnApps("Shared state over gRPC", (under) => {
 
     it("returns the first result for a retried request_id and applies nothing twice", async () => {
       const id = await newContext();
-      const request: UpdateInit = { changes: [set("n", 1)], requestId: "once" };
+      // Keys out of order, nested: the saved result is the state's canonical text, read back the same.
+      const request: UpdateInit = { changes: [set("z.b", 1), set("z.a", "x"), set("n", 1)], requestId: "once" };
       const first = await update(id, request);
       const again = await update(id, request);
       expect(again).toEqual(first);
