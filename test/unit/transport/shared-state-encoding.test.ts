@@ -56,7 +56,7 @@ function random(seed: number): () => number {
   };
 }
 
-const KEYS = ["", "a", "plan", "2", "10", "ü", "𝄞", "k.v", "-1", "step"];
+const KEYS = ["", "a", "plan", "2", "10", "ü", "𝄞", "k.v", "-1", "step", "\ud800"];
 const NUMBERS = [0, -0, 1, -1.5, 2 ** 53, 1e-300, 123456.789];
 
 function json(next: () => number, depth: number): JsonValue {
@@ -88,7 +88,7 @@ describe("shared-state-encoding, generated states", () => {
   it("encodes any state as toBinary does (variables of every JSON kind, key order, resources, goals)", () => {
     for (let seed = 1; seed <= 300; seed++) {
       const next = random(seed);
-      const s: SharedState = {
+      const s: SharedState & { variables: JsonObject } = {
         variables: object(next, 0),
         resources: next() < 0.5 ? {} : { [KEYS[seed % KEYS.length]!]: { type: "t", amount: NUMBERS[seed % NUMBERS.length]!, unit: "", status: seed % 2 ? "AVAILABLE" : null } },
         dependencies: next() < 0.7 ? [] : [{ id: `d${seed}`, type: "PLAN", name: "", version: "1", status: null }],
@@ -97,6 +97,8 @@ describe("shared-state-encoding, generated states", () => {
             ? []
             : [{ id: "g", name: "n", description: "d", priority: null, status: "DEFINED", successCriteria: [{ metric: "m", operator: ">=", value: json(next, 2), unit: "" }] }],
       };
+      // Every tenth state big enough for lengths of two and three varint bytes.
+      if (seed % 10 === 0) s.variables["big"] = { text: "é".repeat(10_000), items: Array.from({ length: 2_000 }, (_, i) => ({ i, s: `v${i}` })) };
       const message = create(UpdateSharedStateResponseSchema, { sharedState: sharedStateOut(s), revision: BigInt(seed), checksum: "c" });
       expect(encodeUpdateSharedStateResponse(message), `seed ${seed}`).toEqual(toBinary(UpdateSharedStateResponseSchema, message));
     }
