@@ -31,21 +31,25 @@ function put(object: JsonObject, key: string, value: JsonValue): void {
 /**
  * SET walks the path creating objects, replacing any non-object (scalar, array, null) met on the
  * way; DELETE removes the last key when the whole path exists and is a no-op otherwise.
- * Mutates `variables`, which the caller owns (a private copy).
+ * Mutates `variables` and the objects in `owned` (the draft's), and copies any other object on the
+ * path before going into it: what the draft shares with the input state is never changed.
  */
-function applyChange(variables: JsonObject, change: StateChange): void {
+function applyChange(variables: JsonObject, change: StateChange, owned: Set<JsonObject>): void {
   const segments = pathSegments(change.path);
   const last = segments.pop() as string;
+  // A DELETE of what is not there changes nothing, and copies nothing on its way.
+  if (change.operation === "DELETE" && !holds(variables, segments, last)) return;
   let at = variables;
   for (const segment of segments) {
     const next = own(at, segment);
     if (isObject(next)) {
-      at = next;
+      at = owned.has(next) ? next : ownedCopy(at, segment, next, owned);
     } else if (change.operation === "DELETE") {
       return;
     } else {
       const created: JsonObject = {};
       put(at, segment, created);
+      owned.add(created);
       at = created;
     }
   }
@@ -58,35 +62,64 @@ function applyChange(variables: JsonObject, change: StateChange): void {
   }
 }
 
-/** Applies one edit to a state the caller owns: variables in place, replaced parts swapped whole. */
-function applyInPlace(state: { variables: JsonObject } & Omit<SharedState, "variables">, edit: StateEdit): void {
-  for (const change of edit.changes) applyChange(state.variables, change);
+/** Whether the object at `segments` exists and has its own `last`. */
+function holds(variables: JsonObject, segments: readonly string[], last: string): boolean {
+  let at: JsonValue | undefined = variables;
+  for (const segment of segments) {
+    if (!isObject(at)) return false;
+    at = own(at, segment);
+  }
+  return isObject(at) && Object.hasOwn(at, last);
+}
+
+/** `child` (at `parent[key]`) copied one level deep into the draft, and put in its place. */
+function ownedCopy(parent: JsonObject, key: string, child: JsonObject, owned: Set<JsonObject>): JsonObject {
+  // Spread defines own data properties, "__proto__" included, in the same order.
+  const copy: JsonObject = { ...child };
+  put(parent, key, copy);
+  owned.add(copy);
+  return copy;
+}
+
+/** Applies one edit to the draft: variables in place, replaced parts swapped whole. */
+function applyInPlace(state: Draft, edit: StateEdit): void {
+  for (const change of edit.changes) applyChange(state.variables, change, state.owned);
   for (const part of REPLACEABLE_PARTS) {
     const replacement = edit.replace[part];
-    if (replacement !== undefined) (state as Record<string, unknown>)[part] = replacement;
+    if (replacement !== undefined) (state as unknown as Record<string, unknown>)[part] = replacement;
   }
 }
 
-function mutableCopy(state: SharedState): { variables: JsonObject } & Omit<SharedState, "variables"> {
-  return {
-    variables: structuredClone(state.variables),
-    resources: state.resources,
-    dependencies: state.dependencies,
-    goals: state.goals,
-  };
+/**
+ * A state being edited, sharing all it can with the one it started from: variables copied one level
+ * deep, and deeper objects only once a change goes into them (a copy of the whole tree per update
+ * was most of a large state's update).
+ */
+interface Draft {
+  variables: JsonObject;
+  resources: SharedState["resources"];
+  dependencies: SharedState["dependencies"];
+  goals: SharedState["goals"];
+  /** The objects of `variables` made for this draft, which it may change in place. */
+  readonly owned: Set<JsonObject>;
+}
+
+function draftOf(state: SharedState): Draft {
+  const variables: JsonObject = { ...state.variables };
+  return { variables, resources: state.resources, dependencies: state.dependencies, goals: state.goals, owned: new Set([variables]) };
 }
 
 /**
  * The state after `edit`: its changes in order on variables, then its replaced parts. Pure: the
- * input state is left as it was (the parts not replaced are shared, not copied; they are read-only).
+ * input state is left as it was (what did not change is shared with it, not copied: read-only).
  */
 export function applyChangeSet(state: SharedState, edit: StateEdit): SharedState {
   return replayChangeSets(state, [edit]);
 }
 
-/** The state after every edit in order; applyChangeSet repeated, copying the variables once. */
+/** The state after every edit in order; applyChangeSet repeated, each object on a path copied once. */
 export function replayChangeSets(state: SharedState, edits: readonly StateEdit[]): SharedState {
-  const draft = mutableCopy(state);
+  const draft = draftOf(state);
   for (const edit of edits) applyInPlace(draft, edit);
-  return draft;
+  return { variables: draft.variables, resources: draft.resources, dependencies: draft.dependencies, goals: draft.goals };
 }

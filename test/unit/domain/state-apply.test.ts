@@ -33,6 +33,28 @@ describe("applyChangeSet", () => {
     expect(after.variables).toEqual({ a: { c: 2 }, s: "text" });
   });
 
+  it("changes no object of its input, however deep, and shares what the changes did not reach", () => {
+    const deepFreeze = <T>(value: T): T => {
+      if (typeof value === "object" && value !== null) for (const v of Object.values(value)) deepFreeze(v);
+      return Object.freeze(value);
+    };
+    // Frozen: any write into the input throws (modules run in strict mode).
+    const before = deepFreeze(withVariables({ a: { b: { c: 1 }, keep: { x: 1 } }, other: { y: [1, { z: 2 }] }, gone: { g: 1 } }));
+    const after = replayChangeSets(before, [edit(SET("a.b.c", 2), SET("a.b.d", 3), DELETE("gone.g")), edit(SET("a.b.c", 4), DELETE("a.keep.nope"))]);
+    expect(after.variables).toEqual({ a: { b: { c: 4, d: 3 }, keep: { x: 1 } }, other: { y: [1, { z: 2 }] }, gone: {} });
+    expect(before.variables).toEqual({ a: { b: { c: 1 }, keep: { x: 1 } }, other: { y: [1, { z: 2 }] }, gone: { g: 1 } });
+    expect(after.variables["other"]).toBe(before.variables["other"]);
+    expect((after.variables["a"] as JsonObject)["keep"]).toBe((before.variables["a"] as JsonObject)["keep"]);
+    expect(after.variables["a"]).not.toBe(before.variables["a"]);
+  });
+
+  it("keeps a key named __proto__ an own property through the copies of its path", () => {
+    const variables = JSON.parse('{"__proto__":{"polluted":1},"x":{"__proto__":{"y":1}}}') as JsonObject;
+    const after = applyChangeSet(withVariables(variables), edit(SET("x.__proto__.z", 2), SET("x.w", 3)));
+    expect(canonicalJson(after.variables)).toBe('{"__proto__":{"polluted":1},"x":{"__proto__":{"y":1,"z":2},"w":3}}');
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+  });
+
   it("leaves its input untouched and never shares a value with the change set", () => {
     const before = withVariables({ a: { b: 1 } });
     const value = { inner: 1 };
