@@ -42,10 +42,9 @@ function applyChange(variables: JsonObject, change: StateChange, owned: Set<Json
   let at = variables;
   for (const segment of segments) {
     const next = own(at, segment);
+    // A DELETE reaches here only along a path that holds() found whole: every step is an object.
     if (isObject(next)) {
       at = owned.has(next) ? next : ownedCopy(at, segment, next, owned);
-    } else if (change.operation === "DELETE") {
-      return;
     } else {
       const created: JsonObject = {};
       put(at, segment, created);

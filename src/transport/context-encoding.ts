@@ -7,7 +7,6 @@
  * activity and expiry: the sweeper keeps a context alive): every other field changes only with a
  * revision. Views with the shared state (FULL) are not kept: the state may be large.
  */
-import { toBinary } from "@bufbuild/protobuf";
 import {
   AccessControlSchema,
   ContextConfigurationSchema,
@@ -23,7 +22,7 @@ import {
   type GetContextResponse,
   type ListContextsResponse,
 } from "../../gen/mplp/context/v1/context_service_pb.js";
-import { SharedStateSchema } from "../../gen/mplp/context/v1/shared_state_pb.js";
+import { encodeSharedState } from "./shared-state-encoding.js";
 import { oncePerObject } from "./once-per-object.js";
 import { participantsField } from "./participant-encoding.js";
 import { BinaryWriter, LD, structField, textField, textsField, timestampField, varintField, WireType } from "./message-writer.js";
@@ -63,7 +62,8 @@ const METADATA = ContextMetadataSchema.field;
 /**
  * toBinary(ContextSchema, m), byte for byte (fields in number order, proto3 defaults left out,
  * `optional` fields written when set), by hand: the reflective encoder was a tenth of a write's
- * CPU. The shared state and custom_data (Struct) still go through toBinary: they are open JSON.
+ * CPU. The shared state and custom_data (open JSON) go through their own encoders
+ * (shared-state-encoding.ts, struct-encoding.ts).
  */
 export function encodeContextMessage(m: ProtoContext): Uint8Array {
   const w = new BinaryWriter();
@@ -96,7 +96,7 @@ export function encodeContextMessage(m: ProtoContext): Uint8Array {
     textsField(w, ACCESS.requiredRoles.number, a.requiredRoles);
     w.join();
   }
-  if (m.sharedState !== undefined) w.tag(CONTEXT.sharedState.number, LD).bytes(toBinary(SharedStateSchema, m.sharedState));
+  if (m.sharedState !== undefined) w.tag(CONTEXT.sharedState.number, LD).bytes(encodeSharedState(m.sharedState));
   const md = m.metadata;
   if (md !== undefined) {
     w.tag(CONTEXT.metadata.number, LD).fork();

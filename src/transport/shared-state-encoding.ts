@@ -36,8 +36,8 @@ const D = DependencySchema.field;
 const G = GoalSchema.field;
 const C = SuccessCriterionSchema.field;
 
-/** toBinary(SharedStateSchema, m), byte for byte, once per message (its fields in number order). */
-const encodeState = oncePerObject((m: ProtoSharedState): Uint8Array => {
+/** toBinary(SharedStateSchema, m), byte for byte (its fields in number order). */
+export function encodeSharedState(m: ProtoSharedState): Uint8Array {
   const w = new BinaryWriter();
   structField(w, S.variables.number, m.variables);
   for (const [name, r] of Object.entries(m.resources)) {
@@ -77,7 +77,10 @@ const encodeState = oncePerObject((m: ProtoSharedState): Uint8Array => {
     w.join();
   }
   return w.finish();
-});
+}
+
+/** encodeSharedState once per message: the read cache's state answers many reads. */
+const encodeState = oncePerObject(encodeSharedState);
 
 const F = GetSharedStateResponseSchema.field;
 
