@@ -10,8 +10,8 @@ import { permissionsOf } from "../domain/permissions.js";
 import type { RevisionBatch } from "./watch-types.js";
 
 export class ReadAccess {
-  private context: Pick<Context, "accessControl">;
-  private member: Pick<Participant, "roles"> | null;
+  private accessControl: Context["accessControl"];
+  private roles: Participant["roles"] | null;
   /** The answer for the current context and member: recomputed only when an event changes one. */
   private readable: boolean;
 
@@ -27,10 +27,11 @@ export class ReadAccess {
     member: Pick<Participant, "roles"> | null,
     private readonly checkedAt: number,
   ) {
-    // Only what READ depends on: the context read at the start (its shared state too, with a
-    // snapshot) and the membership row would otherwise live as long as the watch, once per watch.
-    this.context = { accessControl: context.accessControl };
-    this.member = member === null ? null : { roles: member.roles };
+    // Only what READ depends on, held as the fields themselves (no object of its own): the context
+    // read at the start (its shared state too, with a snapshot) and the membership row would
+    // otherwise live as long as the watch, once per watch.
+    this.accessControl = context.accessControl;
+    this.roles = member === null ? null : member.roles;
     this.readable = this.decide();
   }
 
@@ -52,11 +53,11 @@ export class ReadAccess {
     for (const event of batch.events) {
       const payload = event.payload;
       if (payload.kind === "context" && event.type !== "CONTEXT_DELETED") {
-        this.context = payload.context;
+        this.accessControl = payload.context.accessControl;
         changed = true;
       } else if (payload.kind === "participant" && payload.participant.agentId === this.principal) {
         // The membership a removal leaves is none; a join or an update replaces the roles.
-        this.member = event.type === "PARTICIPANT_LEFT" ? null : payload.participant;
+        this.roles = event.type === "PARTICIPANT_LEFT" ? null : payload.participant.roles;
         changed = true;
       }
     }
@@ -65,6 +66,6 @@ export class ReadAccess {
   }
 
   private decide(): boolean {
-    return permissionsOf(this.principal, this.context, this.member).has("READ");
+    return permissionsOf(this.principal, { accessControl: this.accessControl }, this.roles === null ? null : { roles: this.roles }).has("READ");
   }
 }

@@ -22,7 +22,7 @@ import { WatchFeed } from "./watch-feed.js";
 import { groupByRevision } from "./watch-revisions.js";
 import { startWatch } from "./watch-start.js";
 import { DEFAULT_READ_BATCH_EVENTS, type EndingSink, type WatchHubOptions, type WatchRequest, type WatchSink, type WatchStore } from "./watch-types.js";
-import { Watcher, type WatchSource } from "./watch-watcher.js";
+import { Watcher, type WatcherOptions, type WatchSource } from "./watch-watcher.js";
 
 /** What the transport calls: one method per stream. */
 export interface WatchUseCase {
@@ -43,6 +43,8 @@ export class WatchHub implements WatchUseCase {
   private readonly unsubscribe: () => void;
   private readonly timer: NodeJS.Timeout;
   private readonly readBatchEvents: number;
+  /** Shared by every watcher of this hub. */
+  private readonly watcherOptions: WatcherOptions;
   private reconciling = false;
   private closed = false;
 
@@ -53,6 +55,7 @@ export class WatchHub implements WatchUseCase {
     private readonly logger?: Logger,
   ) {
     this.readBatchEvents = options.readBatchEvents ?? DEFAULT_READ_BATCH_EVENTS;
+    this.watcherOptions = { capacity: options.queueRevisions, readBatchEvents: this.readBatchEvents, onEnd: this.onWatcherEnd };
     this.unsubscribe = doorbell.subscribe((contextId, revision, events) => {
       // This instance's own ring arrives before its hand-off: leave it to the hand-off, which
       // ends with notify(its revision) anyway, rather than start a read of what is on its way.
@@ -85,14 +88,7 @@ export class WatchHub implements WatchUseCase {
     sink.signal?.throwIfAborted();
     if (this.closed) throw this.shuttingDown();
     const feed = this.feedOf(request.contextId, start.revision);
-    const watcher = new Watcher(feed, sink, start.access, {
-      contextId: request.contextId,
-      next: start.next,
-      capacity: this.options.queueRevisions,
-      progressIntervalMs: start.progressIntervalMs,
-      readBatchEvents: this.readBatchEvents,
-      onEnd: this.onWatcherEnd,
-    });
+    const watcher = new Watcher(feed, sink, start.access, this.watcherOptions, start.next, start.progressIntervalMs);
     feed.watchers.add(watcher);
     sink.started?.(watcher);
     watcher.start(start.snapshot);

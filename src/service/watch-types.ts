@@ -55,6 +55,7 @@ export interface EndingSink extends WatchSink {
 
 /** A watch that has started, as its sink may end it. */
 export interface StartedWatch {
+  readonly contextId: string;
   abort(reason: unknown): void;
 }
 

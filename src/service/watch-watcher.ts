@@ -22,6 +22,8 @@ import type { RevisionBatch, WatchMessage, WatchOutcome, WatchSink } from "./wat
 
 /** What a watcher needs from its context's feed. */
 export interface WatchSource {
+  /** The context it follows (one string for all its watchers). */
+  readonly contextId: string;
   /** The newest revision the feed has pushed (or was created at). */
   readonly head: number;
   /** The context is gone from the database (its watchers end once they have read the log to its end). */
@@ -30,13 +32,10 @@ export interface WatchSource {
   read(from: number, maxEvents: number): Promise<RevisionRead>;
 }
 
+/** What every watcher of a hub shares: one object for all of them, not a copy each. */
 export interface WatcherOptions {
-  readonly contextId: string;
-  /** The first revision to deliver. */
-  readonly next: number;
   /** Revisions queued unsent before SLOW_CONSUMER. */
   readonly capacity: number;
-  readonly progressIntervalMs: number;
   readonly readBatchEvents: number;
   /**
    * Called once when the watcher ends, however it ends, with the source it watched: the feed lets
@@ -47,6 +46,9 @@ export interface WatcherOptions {
 }
 
 type Mode = "live" | "pulling" | "closing" | "done";
+
+/** A watcher's outcome until it is closed otherwise: shared, as a watch is meant to weigh a few hundred bytes. */
+const ENDED_OK: WatchOutcome = Object.freeze({ ok: true });
 
 export class Watcher {
   /** The next revision this stream accepts. */
@@ -59,7 +61,7 @@ export class Watcher {
   private pumping = false;
   /** Pushes missed while pulling with a full queue, since the last completed write. */
   private stalled = 0;
-  private closingOutcome: WatchOutcome = { ok: true };
+  private closingOutcome: WatchOutcome = ENDED_OK;
   /** The progressClock slot it is due in while one is pending (0: none); see armProgress. */
   private progressSlot = 0;
   /** When the queue last ran dry (performance.now(), monotonic): progress is due progressIntervalMs after it. */
@@ -98,9 +100,16 @@ export class Watcher {
     private readonly sink: WatchSink,
     private readonly access: ReadAccess,
     private readonly options: WatcherOptions,
+    /** The first revision to deliver. */
+    next: number,
+    private readonly progressIntervalMs: number,
   ) {
-    this.nextRevision = options.next;
-    this.lastWritten = options.next - 1;
+    this.nextRevision = next;
+    this.lastWritten = next - 1;
+  }
+
+  get contextId(): string {
+    return this.source.contextId;
   }
 
   get next(): number {
@@ -145,7 +154,7 @@ export class Watcher {
 
   /** The context is gone and the feed read its log to the end without this watcher seeing CONTEXT_DELETED. */
   contextGone(): void {
-    if (this.mode === "live") this.close({ ok: false, error: AppError.contextNotFound(this.options.contextId) });
+    if (this.mode === "live") this.close({ ok: false, error: AppError.contextNotFound(this.source.contextId) });
   }
 
   /** Ends the stream now with `error` (hub shutdown). */
@@ -161,8 +170,8 @@ export class Watcher {
     if (batch.events.some((e) => e.type === "CONTEXT_DELETED")) {
       this.close({ ok: true });
     } else if (!this.access.apply(batch)) {
-      const error = new AppError("FORBIDDEN", `the caller lost READ on context ${this.options.contextId} at revision ${batch.revision}`, {
-        metadata: { context_id: this.options.contextId, permission: "READ", revision: String(batch.revision) },
+      const error = new AppError("FORBIDDEN", `the caller lost READ on context ${this.source.contextId} at revision ${batch.revision}`, {
+        metadata: { context_id: this.source.contextId, permission: "READ", revision: String(batch.revision) },
       });
       this.close({ ok: false, error });
     }
@@ -188,7 +197,7 @@ export class Watcher {
         // The end of the log as this read saw it. The feed pushes everything after its head, so
         // once `next` is past it nothing can fall between the read and the pushes.
         if (this.source.head >= this.nextRevision) continue;
-        if (this.source.deleted) return this.close({ ok: false, error: AppError.contextNotFound(this.options.contextId) });
+        if (this.source.deleted) return this.close({ ok: false, error: AppError.contextNotFound(this.source.contextId) });
         this.mode = "live";
       }
     } catch (error) {
@@ -197,8 +206,8 @@ export class Watcher {
   }
 
   private compacted(compactRevision: number): void {
-    const error = new AppError("REVISION_COMPACTED", `revision ${this.nextRevision} of context ${this.options.contextId} was compacted`, {
-      metadata: { context_id: this.options.contextId, compact_revision: String(compactRevision) },
+    const error = new AppError("REVISION_COMPACTED", `revision ${this.nextRevision} of context ${this.source.contextId} was compacted`, {
+      metadata: { context_id: this.source.contextId, compact_revision: String(compactRevision) },
     });
     this.close({ ok: false, error });
   }
@@ -207,7 +216,7 @@ export class Watcher {
     const error = new AppError(
       "SLOW_CONSUMER",
       `the stream fell more than ${this.options.capacity} revisions behind: resume from last_revision + 1`,
-      { metadata: { context_id: this.options.contextId, last_revision: String(this.lastWritten) } },
+      { metadata: { context_id: this.source.contextId, last_revision: String(this.lastWritten) } },
     );
     this.finish({ ok: false, error });
   }
@@ -307,7 +316,7 @@ export class Watcher {
    */
   private armProgress(): void {
     this.idleSince = performance.now();
-    if (this.progressSlot === 0) this.progressSlot = progressClock.schedule(this, this.options.progressIntervalMs);
+    if (this.progressSlot === 0) this.progressSlot = progressClock.schedule(this, this.progressIntervalMs);
   }
 
   /** Its progress time came (progressClock; see armProgress). */
@@ -316,7 +325,7 @@ export class Watcher {
     if (this.mode !== "live" && this.mode !== "pulling") return;
     // Writing now: the queue running dry sets the timer again.
     if (this.pumping || this.queue.length > 0) return;
-    const left = this.idleSince + this.options.progressIntervalMs - performance.now();
+    const left = this.idleSince + this.progressIntervalMs - performance.now();
     // Timers fire on the loop's clock, in whole milliseconds: up to one early is on time.
     if (left > 1) {
       this.progressSlot = progressClock.schedule(this, left);

@@ -69,7 +69,6 @@ class OpenWatch implements EndingSink {
   constructor(
     private readonly stream: WatchStream,
     readonly id: bigint,
-    readonly contextId: string,
   ) {}
 
   send(message: WatchMessage): Promise<void> | undefined {
@@ -105,7 +104,9 @@ class OpenWatch implements EndingSink {
 
   /** What its `canceled` says, for how it ended. */
   private end(outcome: WatchOutcome): WatchEnd {
-    if (outcome.ok) return { reason: "CONTEXT_DELETED", message: `context ${this.contextId} was deleted` };
+    // OK comes only from a watch that started: its context id is the feed's one string, and the
+    // request's copy is not kept a watch's lifetime.
+    if (outcome.ok) return { reason: "CONTEXT_DELETED", message: `context ${this.running?.contextId ?? ""} was deleted` };
     return this.cancelled ? { reason: "CANCELLED", message: "cancelled by the client" } : { error: outcome.error };
   }
 }
@@ -178,7 +179,7 @@ class WatchStream {
     } catch (error) {
       return this.write(watchCanceledOut(id, { error }));
     }
-    const watch = new OpenWatch(this, id, request.contextId);
+    const watch = new OpenWatch(this, id);
     this.watches.set(id, watch);
     this.options.metrics?.watchOpened();
     // Its end comes to watch.ended; the promise only says whether it started.
