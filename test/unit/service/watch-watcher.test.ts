@@ -27,6 +27,7 @@ function event(revision: number, seq = 0): ContextEvent {
 
 /** A log of revisions 1..n (revision 4 has two events) and a source whose head the test moves. */
 class FakeSource implements WatchSource {
+  readonly contextId = context.contextId;
   head = 0;
   deleted = false;
   reads: number[] = [];
@@ -50,14 +51,7 @@ class FakeSource implements WatchSource {
 }
 
 function watcherOn(source: FakeSource, sink: RecordingSink, next: number, capacity = 100): Watcher {
-  return new Watcher(source, sink, new ReadAccess("alice", context, null, 0), {
-    contextId: context.contextId,
-    next,
-    capacity,
-    progressIntervalMs: 60_000,
-    readBatchEvents: 2,
-    onEnd: () => {},
-  });
+  return new Watcher(source, sink, new ReadAccess("alice", context, null, 0), { capacity, readBatchEvents: 2, onEnd: () => {} }, next, 60_000);
 }
 
 const logOf = (source: FakeSource) => source.log.map((e) => ({ revision: e.revision, eventId: e.eventId }));
