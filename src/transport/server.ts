@@ -91,8 +91,6 @@ export function serverOptions(config: ServerConfig): grpc.ServerOptions {
     "grpc.max_receive_message_length": config.maxReceiveMessageBytes,
     // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: one connection cannot hold more calls (watches included) than this.
     "grpc.max_concurrent_streams": config.maxConcurrentStreams,
-    // No channelz service is served: its per-call and per-message bookkeeping would count for nobody.
-    "grpc.enable_channelz": 0,
   };
 }
 
