@@ -159,7 +159,7 @@ await describeOnApps(
       await s.untilRevision(1n, 1);
       await c.deleteContext({ contextId: doomed, force: true }, as("alice"));
       const end = await s.untilCanceled(1n);
-      expect([end.code, end.reason]).toEqual([status.OK, "CONTEXT_DELETED"]);
+      expect([end.code, end.reason, end.message]).toEqual([status.OK, "CONTEXT_DELETED", `context ${doomed} was deleted`]);
       expect(s.of(1n).messages.map((m) => m.revision)).toEqual([1, 2]);
       const head = await touch(c, kept, "still watched");
       await s.untilRevision(2n, head);
