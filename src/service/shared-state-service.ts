@@ -52,6 +52,14 @@ function nonNegative(v: Violations, field: string, value: number): void {
 }
 
 /** A context that has ended takes no more state changes; its history stays readable. */
+/**
+ * JSON.stringify(result), with the state's canonical text (made for its checksum) put in rather
+ * than serialized again; the other fields are the result's own. Key order is not kept (jsonb keeps none).
+ */
+function versionedStateJson({ sharedState: _state, ...rest }: VersionedState, stateJson: string): string {
+  return `{"sharedState":${stateJson},${JSON.stringify(rest).slice(1)}`;
+}
+
 function checkWritable(context: Context): void {
   if (context.status === "TERMINATED" || context.status === "COMPLETED") {
     throw new AppError(
@@ -112,15 +120,7 @@ export class SharedStateService {
             // The state's text serialized once, for its checksum, its column and the saved result.
             stateJson: json,
             snapshot,
-            ...(key === undefined
-              ? {}
-              : {
-                  request: {
-                    key,
-                    result: result as unknown as JsonObject,
-                    json: `{"revision":${result.revision},"sharedState":${json},"checksum":${JSON.stringify(checksum)}}`,
-                  },
-                }),
+            ...(key === undefined ? {} : { request: { key, result: result as unknown as JsonObject, json: versionedStateJson(result, json) } }),
           },
           answer: () => result,
         };
