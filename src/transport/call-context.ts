@@ -199,11 +199,6 @@ export function errorChain(error: unknown): Array<Record<string, unknown>> {
 }
 
 /**
- * Starts serving one call: reads request id and deadline, echoes the request id in the response
- * headers, and wires the AbortSignal to cancellation and the deadline. The caller is established
- * by admit(), before the handler runs.
- */
-/**
  * Per logger, a child without redaction for the one line every call writes: its fields are fixed
  * and ours (method, code, principal, ids, peer), none a secret, and redaction's walk of every line
  * cost several times the rest of writing it. Lines that carry an error or a denial stay redacted.
@@ -219,95 +214,159 @@ function plainLogger(logger: Logger): Logger {
   return plain;
 }
 
-export function beginCall(call: ServerCallLike, method: string, logger: Logger, options: BeginCallOptions = {}): ActiveCall {
-  const started = performance.now();
-  const guard = options.guard ?? NO_AUTH;
-  options.metrics?.callStarted(method);
-  const span = startSpan(options.tracing, method, call.metadata);
-  const spanContext = span?.spanContext();
-  // Logged whenever there is a trace: ours when exporting, the caller's (from traceparent) when not.
-  const traceIds = spanContext !== undefined && isSpanContextValid(spanContext) ? { traceId: spanContext.traceId, spanId: spanContext.spanId } : {};
-  const metadata = call.metadata;
-  const requestId = requestIdOf(metadata);
-  const deadline = deadlineOf(call.getDeadline());
-  const peer = call.getPeer();
-  const controller = new AbortController();
-  let principal: string = UNAUTHENTICATED_PRINCIPAL;
-  let contextId: string | undefined;
-  let finished = false;
-  let endedBy: "deadline" | "cancel" | undefined;
-  let expiryTimer: NodeJS.Timeout | undefined;
-  let expire: (error: AppError) => void = () => {};
-  const expired = options.streaming === true ? new Promise<never>((_, reject) => (expire = reject)) : undefined;
-  // Nobody may be listening yet: an expiry must not be an unhandled rejection.
-  expired?.catch(() => {});
+/**
+ * The context a handler gets. A class so that `signal`'s getter is shared, not a closure made per
+ * call: the AbortSignal itself is made only when first asked for (Node builds it lazily, and most
+ * unary handlers never ask).
+ */
+class AdmittedCall implements CallContext {
+  constructor(
+    readonly method: string,
+    readonly principal: string,
+    readonly requestId: string,
+    readonly deadline: number | undefined,
+    readonly peer: string,
+    readonly metadata: grpc.Metadata,
+    private readonly controller: AbortController,
+  ) {}
 
-  const timer =
-    deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS
-      ? setTimeout(() => {
-          endedBy ??= "deadline";
-          controller.abort(new DOMException("the call's deadline passed", "TimeoutError"));
-        }, Math.max(0, deadline - Date.now()))
-      : undefined;
-  // grpc-js emits 'cancelled' after every call ends, too: only one still running was cancelled.
-  call.on("cancelled", () => {
-    if (finished || controller.signal.aborted) return;
-    endedBy = deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS ? "deadline" : "cancel";
-    controller.abort(
-      endedBy === "deadline"
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+}
+
+/**
+ * One call being served. Its state is fields and its steps are methods, not a dozen closures over
+ * one scope: every unary call made them all (garbage for the next scavenge) and every open stream
+ * kept them for its lifetime.
+ */
+class ServedCall implements ActiveCall {
+  readonly expired: Promise<never> | undefined;
+  readonly traceContext: Context;
+  private readonly started = performance.now();
+  private readonly guard: CallGuard;
+  private readonly span: Span | undefined;
+  /** Logged whenever there is a trace: ours when exporting, the caller's (from traceparent) when not. */
+  private readonly traceIds: { traceId?: string; spanId?: string };
+  private readonly metadata: grpc.Metadata;
+  private readonly requestId: string;
+  private readonly deadline: number | undefined;
+  private readonly peer: string;
+  private readonly controller = new AbortController();
+  private readonly headers = new grpc.Metadata();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private principal: string = UNAUTHENTICATED_PRINCIPAL;
+  private contextId: string | undefined;
+  private finished = false;
+  private endedBy: "deadline" | "cancel" | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private expire: ((error: AppError) => void) | undefined;
+
+  constructor(
+    private readonly call: ServerCallLike,
+    private readonly method: string,
+    private readonly logger: Logger,
+    private readonly options: BeginCallOptions,
+  ) {
+    this.guard = options.guard ?? NO_AUTH;
+    options.metrics?.callStarted(method);
+    this.span = startSpan(options.tracing, method, call.metadata);
+    const spanContext = this.span?.spanContext();
+    this.traceIds = spanContext !== undefined && isSpanContextValid(spanContext) ? { traceId: spanContext.traceId, spanId: spanContext.spanId } : {};
+    this.traceContext = this.span === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, this.span);
+    this.metadata = call.metadata;
+    this.requestId = requestIdOf(this.metadata);
+    this.deadline = deadlineOf(call.getDeadline());
+    this.peer = call.getPeer();
+    if (options.streaming === true) {
+      this.expired = new Promise<never>((_, reject) => (this.expire = reject));
+      // Nobody may be listening yet: an expiry must not be an unhandled rejection.
+      this.expired.catch(() => {});
+    }
+    const deadline = this.deadline;
+    this.timer =
+      deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS
+        ? setTimeout(() => {
+            this.endedBy ??= "deadline";
+            this.controller.abort(new DOMException("the call's deadline passed", "TimeoutError"));
+          }, Math.max(0, deadline - Date.now()))
+        : undefined;
+    // grpc-js emits 'cancelled' after every call ends, too: only one still running was cancelled.
+    call.on("cancelled", () => this.cancelled());
+    // A stream's headers go at once (its client may wait for them before any message); a unary
+    // call's go with its answer: sent now they took a write to the socket of their own, while the
+    // handler ran, where with the answer they share its write.
+    this.headers.set(REQUEST_ID_HEADER, this.requestId);
+    if (options.streaming === true) call.sendMetadata(this.headers);
+  }
+
+  async admit(): Promise<CallContext> {
+    const identity = await this.guard.authenticator.authenticate({
+      metadata: this.metadata,
+      peerCertificate: this.call.getAuthContext?.()?.sslPeerCertificate,
+    });
+    this.principal = identity.principal;
+    this.guard.rateLimiter?.take(this.principal);
+    this.armExpiry(identity.expiresAt);
+    return new AdmittedCall(this.method, this.principal, this.requestId, this.deadline, this.peer, this.metadata, this.controller);
+  }
+
+  observe(request: unknown): void {
+    this.contextId = contextIdIn(request) ?? this.contextId;
+  }
+
+  succeed(): void {
+    this.answering();
+    if (this.finished) return;
+    this.end();
+    this.log(this.cutOffCode() ?? grpc.status.OK);
+  }
+
+  fail(error: unknown): FailureStatus {
+    this.answering();
+    const failure = toFailureStatus(error);
+    if (!this.finished) {
+      this.end();
+      const cutOff = this.cutOffCode();
+      if (cutOff !== undefined) this.log(cutOff);
+      else this.log(failure.code, error, failure);
+    }
+    return failure;
+  }
+
+  private cancelled(): void {
+    if (this.finished || this.controller.signal.aborted) return;
+    const deadline = this.deadline;
+    this.endedBy = deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS ? "deadline" : "cancel";
+    this.controller.abort(
+      this.endedBy === "deadline"
         ? new DOMException("the call's deadline passed", "TimeoutError")
         : new DOMException("the client cancelled the call", "AbortError"),
     );
-  });
+  }
 
-  // A stream's headers go at once (its client may wait for them before any message); a unary
-  // call's go with its answer: sent now they took a write to the socket of their own, while the
-  // handler ran, where with the answer they share its write.
-  const headers = new grpc.Metadata();
-  headers.set(REQUEST_ID_HEADER, requestId);
-  if (options.streaming === true) call.sendMetadata(headers);
-  const answering = (): void => {
-    if (options.streaming !== true) call.sendMetadata(headers);
-  };
+  /** A unary call's headers go out with its answer (a stream's went when it began). */
+  private answering(): void {
+    if (this.options.streaming !== true) this.call.sendMetadata(this.headers);
+  }
 
   /** Ends a stream whose proof of identity lapsed: the handler's signal stops its work. */
-  function armExpiry(expiresAt: number | undefined): void {
-    if (!options.streaming || expiresAt === undefined) return;
+  private armExpiry(expiresAt: number | undefined): void {
+    if (!this.options.streaming || expiresAt === undefined) return;
     const delay = expiresAt - Date.now();
     if (delay > MAX_TIMER_MS) return;
-    expiryTimer = setTimeout(() => {
-      if (finished) return;
+    this.expiryTimer = setTimeout(() => {
+      if (this.finished) return;
       const error = unauthenticated("the token has expired");
-      controller.abort(error);
-      expire(error);
+      this.controller.abort(error);
+      this.expire?.(error);
     }, Math.max(0, delay));
   }
 
-  async function admit(): Promise<CallContext> {
-    const identity = await guard.authenticator.authenticate({
-      metadata,
-      peerCertificate: call.getAuthContext?.()?.sslPeerCertificate,
-    });
-    principal = identity.principal;
-    guard.rateLimiter?.take(principal);
-    armExpiry(identity.expiresAt);
-    return {
-      method,
-      principal,
-      requestId,
-      deadline,
-      // Made when first asked for: Node builds an AbortSignal lazily, and most unary handlers never ask.
-      get signal() {
-        return controller.signal;
-      },
-      peer,
-      metadata,
-    };
-  }
-
-  function log(code: grpc.status, error?: unknown, failure?: FailureStatus): void {
+  private log(code: grpc.status, error?: unknown, failure?: FailureStatus): void {
+    const { options, logger, method, span } = this;
     // log() runs exactly once per call (guarded by `finished`): the one place a call is counted as done.
-    options.metrics?.callFinished(method, grpc.status[code], (performance.now() - started) / 1000);
+    options.metrics?.callFinished(method, grpc.status[code], (performance.now() - this.started) / 1000);
     if (span !== undefined) {
       span.setAttribute("rpc.grpc.status_code", code);
       if (code !== grpc.status.OK) span.setStatus({ code: SpanStatusCode.ERROR, message: grpc.status[code] });
@@ -317,16 +376,16 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
       method,
       code: grpc.status[code],
       ...(failure?.reason === undefined ? {} : { reason: failure.reason }),
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-      principal,
-      requestId,
-      peer,
-      ...traceIds,
+      durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
+      principal: this.principal,
+      requestId: this.requestId,
+      peer: this.peer,
+      ...this.traceIds,
     };
     if (failure?.reason !== undefined && DENIALS.has(failure.reason)) {
       // The audit trail: who was refused what, and why. The message is the client-safe one: it
       // never holds the token (auth-jwt.ts says which check failed, not what was presented).
-      const about = contextId ?? (isAppError(error) ? error.metadata["context_id"] : undefined);
+      const about = this.contextId ?? (isAppError(error) ? error.metadata["context_id"] : undefined);
       logger.warn({ ...line, audit: "denied", ...(about === undefined ? {} : { contextId: about }), why: failure.serviceError.details }, "call denied");
     } else if (code === grpc.status.UNAVAILABLE && options.streaming === true && options.draining?.() === true) {
       // Our own graceful shutdown ending the stream, as designed (the client resumes elsewhere): not a failure.
@@ -342,42 +401,25 @@ export function beginCall(call: ServerCallLike, method: string, logger: Logger, 
     }
   }
 
-  function end(): void {
-    finished = true;
-    if (timer !== undefined) clearTimeout(timer);
-    if (expiryTimer !== undefined) clearTimeout(expiryTimer);
+  private end(): void {
+    this.finished = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
   }
 
   /** What the client actually saw when the call was cut off before the handler answered. */
-  function cutOffCode(): grpc.status | undefined {
-    if (endedBy === "deadline") return grpc.status.DEADLINE_EXCEEDED;
-    if (endedBy === "cancel") return grpc.status.CANCELLED;
+  private cutOffCode(): grpc.status | undefined {
+    if (this.endedBy === "deadline") return grpc.status.DEADLINE_EXCEEDED;
+    if (this.endedBy === "cancel") return grpc.status.CANCELLED;
     return undefined;
   }
+}
 
-  return {
-    admit,
-    expired,
-    traceContext: span === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, span),
-    observe(request) {
-      contextId = contextIdIn(request) ?? contextId;
-    },
-    succeed() {
-      answering();
-      if (finished) return;
-      end();
-      log(cutOffCode() ?? grpc.status.OK);
-    },
-    fail(error: unknown) {
-      answering();
-      const failure = toFailureStatus(error);
-      if (!finished) {
-        end();
-        const cutOff = cutOffCode();
-        if (cutOff !== undefined) log(cutOff);
-        else log(failure.code, error, failure);
-      }
-      return failure;
-    },
-  };
+/**
+ * Starts serving one call: reads request id and deadline, echoes the request id in the response
+ * headers, and wires the AbortSignal to cancellation and the deadline. The caller is established
+ * by admit(), before the handler runs.
+ */
+export function beginCall(call: ServerCallLike, method: string, logger: Logger, options: BeginCallOptions = {}): ActiveCall {
+  return new ServedCall(call, method, logger, options);
 }
