@@ -51,7 +51,6 @@ function nonNegative(v: Violations, field: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) v.add(field, "must be a non-negative integer");
 }
 
-/** A context that has ended takes no more state changes; its history stays readable. */
 /**
  * JSON.stringify(result), with the state's canonical text (made for its checksum) put in rather
  * than serialized again; the other fields are the result's own. Key order is not kept (jsonb keeps none).
@@ -60,6 +59,7 @@ function versionedStateJson({ sharedState: _state, ...rest }: VersionedState, st
   return `{"sharedState":${stateJson},${JSON.stringify(rest).slice(1)}`;
 }
 
+/** A context that has ended takes no more state changes; its history stays readable. */
 function checkWritable(context: Context): void {
   if (context.status === "TERMINATED" || context.status === "COMPLETED") {
     throw new AppError(
