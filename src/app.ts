@@ -54,8 +54,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   });
   // Every commit rings "context X is at revision N" for the watch hubs of all instances.
   const shared = config.redisUrl !== undefined;
-  const doorbell: Doorbell =
-    config.redisUrl === undefined ? new LocalDoorbell() : new RedisDoorbell({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
+  const redisDoorbell = config.redisUrl === undefined ? undefined : new RedisDoorbell({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger });
+  const doorbell: Doorbell = redisDoorbell ?? new LocalDoorbell();
   // One operation at a time on PGlite (one connection); a pool's worth on Postgres.
   const pglite = database.kind === "pglite";
   const poolMax = pglite ? 1 : config.databasePoolMax;
@@ -73,6 +73,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
   });
   const reads = readPath(pgStore, config, doorbell, logger);
+  // A commit's ring goes out in the same Redis command as its cache stamps (one write, one wakeup of Redis).
+  if (reads.ringCarrier !== null) redisDoorbell?.carryRingsWith(reads.ringCarrier);
   const store = reads.store;
   const metrics = new PrometheusMetrics();
   if (reads.counters !== null) metrics.observeCache(reads.counters);

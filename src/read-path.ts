@@ -9,6 +9,7 @@ import type { ContextStore, Doorbell } from "./service/ports.js";
 import { ReadCache, type CacheCounters, type Entry, type Stamp } from "./service/read-cache.js";
 import { LruLocalCache } from "./store/local-cache.js";
 import { RedisCache } from "./store/redis-cache.js";
+import type { RingCarrier } from "./store/redis-doorbell.js";
 
 export interface ReadPath {
   readonly store: ContextStore;
@@ -16,11 +17,13 @@ export interface ReadPath {
   committed(contextId: string, revision: number): void;
   /** The cache's counters; null when it is off. */
   readonly counters: (() => CacheCounters) | null;
+  /** The shared L2, which can carry the doorbell's rings in its per-commit script; null without one. */
+  readonly ringCarrier: RingCarrier | null;
   close(): Promise<void>;
 }
 
 export function readPath(store: ContextStore, config: Config, doorbell: Doorbell, logger: Logger): ReadPath {
-  if (!config.cacheEnabled) return { store, committed: () => undefined, counters: null, close: async () => undefined };
+  if (!config.cacheEnabled) return { store, committed: () => undefined, counters: null, ringCarrier: null, close: async () => undefined };
   const entries = new LruLocalCache<Entry>({ maxEntries: config.cacheL1MaxEntries, maxBytes: config.cacheL1MaxBytes, ttlMs: config.cacheL1TtlMs });
   // A stamp must outlive the entries it judges; one lost early only disowns them (they reload).
   const stamps = new LruLocalCache<Stamp>({ maxEntries: config.cacheL1MaxEntries, maxBytes: config.cacheL1MaxEntries, ttlMs: 2 * config.cacheL1TtlMs });
@@ -43,6 +46,7 @@ export function readPath(store: ContextStore, config: Config, doorbell: Doorbell
     store: cached,
     committed: (contextId, revision) => cached.committed(contextId, revision),
     counters: () => cache.counters,
+    ringCarrier: l2,
     async close() {
       unsubscribe();
       cache.close();

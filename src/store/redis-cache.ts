@@ -60,12 +60,16 @@ return 1
 `;
 
 /**
- * Advances many contexts' stamps at once. KEYS: per context its stamp, then its entries to delete.
- * ARGV: the stamp ttl, then per context its revision and how many entries follow its stamp.
+ * Advances many contexts' stamps at once, then publishes the messages carried with them (the
+ * doorbell's rings of the same commits: after the stamps, so an instance that hears a ring finds
+ * the stamp already moved). KEYS: per context its stamp, then its entries to delete. ARGV: the
+ * stamp ttl, how many contexts, then per context its revision and how many entries follow its
+ * stamp, then per message its channel and the message.
  */
 const ADVANCE = `${PARSE_STAMP}
 local k = 1
-for i = 2, #ARGV, 2 do
+local last = 2 + 2 * tonumber(ARGV[2])
+for i = 3, last, 2 do
   local stampKey, rev, entries = KEYS[k], tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   local mrev, mgen = stamp(redis.call('GET', stampKey))
   if rev > mrev then mrev = rev end
@@ -74,10 +78,11 @@ for i = 2, #ARGV, 2 do
   for j = k + 1, k + entries do redis.call('DEL', KEYS[j]) end
   k = k + entries + 1
 end
+for i = last + 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
 return 1
 `;
 
-/** Contexts advanced by one script call at most: a sweep may commit thousands in one tick. */
+/** Contexts advanced (and messages carried) by one script call at most: a sweep may commit thousands in one tick. */
 const MAX_ADVANCES_PER_CALL = 256;
 
 /** KEYS: stamp. ARGV: stamp ttl. */
@@ -116,6 +121,8 @@ export class RedisCache implements SharedCache {
   private closed = false;
   /** Advances asked for in this tick, newest revision per context, and the promise of their flush. */
   private readonly advances = new Map<string, { revision: number; keys: readonly string[] }>();
+  /** Messages carried in this tick's flush, in order, each with its channel. */
+  private carried: Array<{ channel: string; message: string }> = [];
   private advancing: Promise<boolean> | undefined;
 
   constructor(options: RedisCacheOptions) {
@@ -176,6 +183,20 @@ export class RedisCache implements SharedCache {
   advance(scope: string, revision: number, keys: readonly string[]): Promise<boolean> {
     const prior = this.advances.get(scope);
     if (prior === undefined || prior.revision < revision) this.advances.set(scope, { revision, keys });
+    return this.flushSoon();
+  }
+
+  /**
+   * Publishes `message` on `channel` in this tick's advance script (RingCarrier): a commit's stamp
+   * and its doorbell ring then cost Redis one command, one write and one wakeup, not two. False
+   * when it may not have gone out (the caller publishes it another way).
+   */
+  carry(channel: string, message: string): Promise<boolean> {
+    this.carried.push({ channel, message });
+    return this.flushSoon();
+  }
+
+  private flushSoon(): Promise<boolean> {
     this.advancing ??= new Promise((resolve) => setImmediate(() => resolve(this.flushAdvances())));
     return this.advancing;
   }
@@ -183,15 +204,19 @@ export class RedisCache implements SharedCache {
   private async flushAdvances(): Promise<boolean> {
     const batch = [...this.advances];
     this.advances.clear();
+    const carried = this.carried;
+    this.carried = [];
     this.advancing = undefined;
     const calls: Array<Promise<boolean>> = [];
-    for (let i = 0; i < batch.length; i += MAX_ADVANCES_PER_CALL) {
+    for (let at = 0; at < Math.max(batch.length, carried.length); at += MAX_ADVANCES_PER_CALL) {
+      const advances = batch.slice(at, at + MAX_ADVANCES_PER_CALL);
       const keys: string[] = [];
-      const args: number[] = [this.stampTtlMs];
-      for (const [scope, { revision, keys: entries }] of batch.slice(i, i + MAX_ADVANCES_PER_CALL)) {
+      const args: Array<string | number> = [this.stampTtlMs, advances.length];
+      for (const [scope, { revision, keys: entries }] of advances) {
         keys.push(this.stampKey(scope), ...entries.map((k) => this.entryKey(k)));
         args.push(revision, entries.length);
       }
+      for (const { channel, message } of carried.slice(at, at + MAX_ADVANCES_PER_CALL)) args.push(channel, message);
       calls.push(this.attempt(() => this.redis.mplpCacheAdvance(keys.length, ...keys, ...args)).then((done) => done === 1));
     }
     return (await Promise.all(calls)).every(Boolean);

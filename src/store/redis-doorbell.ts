@@ -19,6 +19,15 @@ import { ALL_CONTEXTS, type Doorbell } from "../service/ports.js";
 
 type Listener = (contextId: string, revision: number, events?: string) => void;
 
+/**
+ * Something that publishes on Redis along with work it sends anyway: the read cache's per-tick
+ * stamp script (RedisCache.carry), so a commit's stamps and its ring are one command. Resolves
+ * false when the message may not have gone out.
+ */
+export interface RingCarrier {
+  carry(channel: string, message: string): Promise<boolean>;
+}
+
 /** Unsent rings and touches kept at most; beyond, one touch of ALL_CONTEXTS replaces them. */
 const MAX_UNSENT = 10_000;
 
@@ -64,6 +73,7 @@ export class RedisDoorbell implements Doorbell {
   /** Rings and touches that could not be published, by `${contextId} r|t`, sent again on reconnect. */
   private readonly unsent = new Map<string, string>();
   private overflowed = false;
+  private carrier: RingCarrier | undefined;
 
   constructor(options: RedisDoorbellOptions) {
     this.logger = options.logger;
@@ -93,7 +103,24 @@ export class RedisDoorbell implements Doorbell {
 
   ring(contextId: string, revision: number, events?: string): void {
     const ring = `${contextId} ${revision}`;
-    this.publish(`${contextId} r`, events === undefined ? ring : `${ring} ${events}`, ring);
+    const message = events === undefined ? ring : `${ring} ${events}`;
+    if (this.carrier === undefined || this.closed) {
+      this.publish(`${contextId} r`, message, ring);
+      return;
+    }
+    // Carried, it may still have gone out when it reports failure (a timeout): a ring heard twice is harmless.
+    void this.carrier.carry(this.channel, message).then((sent) => {
+      if (!sent) this.publish(`${contextId} r`, message, ring);
+    });
+  }
+
+  /**
+   * Rings go out with `carrier`'s own commands from now on (the app passes the read cache's L2,
+   * which sends a stamp script for every commit anyway); one that does not falls back to this
+   * doorbell's publisher. Touches always go on the publisher.
+   */
+  carryRingsWith(carrier: RingCarrier): void {
+    this.carrier = carrier;
   }
 
   touch(contextId: string): void {

@@ -1,7 +1,7 @@
 /**
  * Two server processes on one Postgres database and one Redis: writers call the first, watchers
  * the second. Mid-run the doorbell's Redis connections are killed (CLIENT KILL: the writers'
- * publisher and the watchers' subscriber), and later the watchers' process is killed (SIGKILL):
+ * publisher, their cache connection that carries the rings, and the watchers' subscriber), and later the watchers' process is killed (SIGKILL):
  * every watcher resumes on the survivor from its last revision + 1. Beside the WatchContext streams,
  * two Watch streams hold six watches each (two per context); after the Redis kill one watch of each
  * is cancelled and re-created from its last revision + 1, and after the server kill every watch is
@@ -115,11 +115,14 @@ describe.skipIf(!ready)("WatchContext and Watch across two server processes (Pos
     };
     await caughtUp(watchers, "before the Redis kill", muxWatches);
 
-    // Kill the doorbell's connections: A's publisher and B's subscriber.
+    // Kill the doorbell's connections: A's publisher and ring carrier, and B's subscriber.
     const killedSub = await killClientsNamed(redis, clientName(watcherServer, "sub"));
     const killedPub = await killClientsNamed(redis, clientName(writerServer, "pub"));
+    // The writers' rings ride on their read cache's stamp script: its connection goes too.
+    const killedCarrier = await killClientsNamed(redis, `${prefix}cache:${writerServer.child.pid}`);
     expect(killedSub).toHaveLength(1);
     expect(killedPub).toHaveLength(1);
+    expect(killedCarrier).toHaveLength(1);
     // ioredis reconnects and re-subscribes by itself: a new connection of that name, subscribed.
     await eventually("B's doorbell subscriber to reconnect and re-subscribe", async () => {
       const sub = (await clientList(redis)).find((c) => c.name === clientName(watcherServer, "sub"));

@@ -1,16 +1,18 @@
 /**
  * The Redis doorbell on a real Redis: a ring reaches every subscriber, a killed subscriber
  * connection comes back subscribed by itself, and an unreachable Redis neither fails nor slows a
- * ring (one warning per connection, not one per retry). Skipped with a warning when Redis is down
+ * ring (one warning per connection, not one per retry). A ring handed to a carrier (the read
+ * cache's stamp script) goes out there alone, and on the publisher when the carrier reports it lost. Skipped with a warning when Redis is down
  * on a dev machine; failing under CI.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
 import type { Logger } from "../../src/logger.js";
 import { silentLogger } from "../../src/logger.js";
-import { RedisDoorbell } from "../../src/store/redis-doorbell.js";
+import { RedisCache } from "../../src/store/redis-cache.js";
+import { RedisDoorbell, type RingCarrier } from "../../src/store/redis-doorbell.js";
 import { eventually } from "./support/participants.js";
-import { adminRedis, clientList, killClientsNamed, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
+import { adminRedis, clientList, deleteKeyPrefix, killClientsNamed, randomKeyPrefix, redisAvailable, TEST_REDIS_URL } from "./support/redis.js";
 
 /** A logger that counts its warnings by connection role. */
 function countingLogger(): { logger: Logger; warnings: string[] } {
@@ -62,6 +64,40 @@ describe.skipIf(!up)("the Redis doorbell", () => {
     a.ring("ctx-1", 7);
     await eventually("both to hear the ring", async () => (heard.a.length > 0 && heard.b.length > 0 ? true : undefined));
     expect(heard).toEqual({ a: ["ctx-1@7"], b: ["ctx-1@7"], stranger: [] });
+  });
+
+  it("sends a ring with the carrier's command when it carries one, and on its publisher when the carrier lost it", async () => {
+    const prefix = randomKeyPrefix();
+    const cache = new RedisCache({ url: TEST_REDIS_URL, keyPrefix: prefix, stampTtlMs: 60_000, logger: silentLogger() });
+    try {
+      const ringer = open(prefix);
+      const listener = open(prefix);
+      const heard: string[] = [];
+      listener.subscribe((id, rev, events) => heard.push(`${id}@${rev}${events === undefined ? "" : ` ${events}`}`));
+      await subscribed(listener.channel, 2);
+      const carried: string[] = [];
+      let working = true;
+      const carrier: RingCarrier = {
+        carry: async (channel, message) => {
+          carried.push(message);
+          // Working: the real cache script; lost: reports failure without sending.
+          return working ? cache.carry(channel, message) : false;
+        },
+      };
+      ringer.carryRingsWith(carrier);
+      await eventually("the cache to connect", async () => ((await cache.get(null, "probe")) !== null ? true : undefined));
+      ringer.ring("ctx-1", 3, '{"e":1}');
+      working = false;
+      ringer.ring("ctx-1", 4);
+      await eventually("both rings to be heard", async () => (heard.length >= 2 ? true : undefined));
+      // Each once: the carried one by the script alone, the lost one by the publisher.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(carried).toEqual(['ctx-1 3 {"e":1}', "ctx-1 4"]);
+      expect(heard).toEqual(['ctx-1@3 {"e":1}', "ctx-1@4"]);
+    } finally {
+      await cache.close();
+      await deleteKeyPrefix(prefix);
+    }
   });
 
   it("re-subscribes by itself after its connection is killed", async () => {

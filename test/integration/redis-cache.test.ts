@@ -1,9 +1,10 @@
 /**
  * The L2 cache on a real Redis: a copy is served only while its tags are not older than its
  * context's stamp, a fill never replaces a newer copy nor lands after the stamp moved on, an epoch
- * bump disowns everything, and an unreachable Redis is a miss, never an error.
+ * bump disowns everything, messages carried with the stamps (the doorbell's rings) are published
+ * after them, and an unreachable Redis is a miss, never an error.
  */
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger, type Logger } from "../../src/logger.js";
 import { RedisCache } from "../../src/store/redis-cache.js";
@@ -96,6 +97,34 @@ describe.skipIf(!up)(RedisCache.name, () => {
     expect(await admin.exists(`${prefix}cache:e:c:ctx299:basic`)).toBe(0);
   });
 
+  it("publishes the messages carried in a tick, in order, after that tick's stamps moved, in as many calls as it takes", async () => {
+    const { cache, prefix } = open();
+    await ready(cache);
+    const channel = `${prefix}doorbell`;
+    const subscriber = new Redis(TEST_REDIS_URL);
+    try {
+      // What a listener hears next to the stamp of the context it names, read as it heard it.
+      const heard: Array<Promise<{ message: string; stamp: number }>> = [];
+      subscriber.on("message", (_channel: string, message: string) => {
+        const contextId = message.split(" ")[0]!;
+        heard.push(cache.get(contextId, "any").then((read) => ({ message, stamp: read!.stamp.revision })));
+      });
+      await subscriber.subscribe(channel);
+      // More than one script call takes; every message after its own context's advance.
+      const messages = Array.from({ length: 300 }, (_, i) => `ctx${i} ${i + 1} {"events":[]}`);
+      const sent = await Promise.all(
+        messages.flatMap((message, i) => [cache.advance(`ctx${i}`, i + 1, []), cache.carry(channel, message)]),
+      );
+      expect(sent.every(Boolean)).toBe(true);
+      for (let i = 0; i < 100 && heard.length < messages.length; i++) await new Promise((r) => setTimeout(r, 10));
+      const got = await Promise.all(heard);
+      expect(got.map((h) => h.message)).toEqual(messages);
+      for (const [i, h] of got.entries()) expect(h.stamp).toBeGreaterThanOrEqual(i + 1);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
   it("refuses a fill whose load started before a touch, and stops serving copies from before it", async () => {
     const { cache } = open();
     await ready(cache);
@@ -145,6 +174,7 @@ describe.skipIf(!up)(RedisCache.name, () => {
       expect(await cache.get("ctx", "k")).toBeNull();
       expect(await cache.fill("ctx", "k", "v", 1, { revision: 0, generation: 0, epoch: 0 }, 1000)).toBe(false);
       expect(await cache.advance("ctx", 2, [])).toBe(false);
+      expect(await cache.carry("doorbell", "ctx 2")).toBe(false);
       expect(await cache.touch("ctx")).toBe(false);
     }
     expect(warnings).toHaveLength(1);
