@@ -104,14 +104,10 @@ export class RedisDoorbell implements Doorbell {
   ring(contextId: string, revision: number, events?: string): void {
     const ring = `${contextId} ${revision}`;
     const message = events === undefined ? ring : `${ring} ${events}`;
-    if (this.carrier === undefined || this.closed) {
-      this.publish(`${contextId} r`, message, ring);
-      return;
-    }
+    const publish = (): void => this.publish(`${contextId} r`, message, ring);
+    if (this.carrier === undefined || this.closed) return publish();
     // Carried, it may still have gone out when it reports failure (a timeout): a ring heard twice is harmless.
-    void this.carrier.carry(this.channel, message).then((sent) => {
-      if (!sent) this.publish(`${contextId} r`, message, ring);
-    });
+    void this.carrier.carry(this.channel, message).then((sent) => sent || publish());
   }
 
   /**
