@@ -28,9 +28,10 @@ import { Violations } from "../domain/validation.js";
 import { readableContext } from "./access.js";
 import { replicaCall, storeCall, type Caller } from "./caller.js";
 import { requestKeyOf } from "./idempotency.js";
+import { pageOnce } from "./page-once.js";
 import { changeOf, checkRevision, contextPayload, eventsOf, nextRevision } from "./changes.js";
 import { revisionCompacted } from "./state-history.js";
-import type { ApplyOutcome, Clock, ContextChange, ContextStore, StoreCall, WriteBase } from "./ports.js";
+import type { ApplyOutcome, Clock, ContextChange, ContextListResult, ContextStore, StoreCall, WriteBase } from "./ports.js";
 import { memberIn } from "./write-base.js";
 import { replayed, Writes, type Decision } from "./writes.js";
 
@@ -154,19 +155,23 @@ export class ContextService {
     const after = position && { createdAt: new Date(position.t), contextId: position.id };
     // total_size: counted (up to the cap) for the first page only, then carried in the token.
     const carried = position?.n;
-    const { contexts, totalSize: counted } = await this.store.listContexts(replicaCall(caller), {
+    const result = await this.store.listContexts(replicaCall(caller), {
       principal: caller.principal,
       filter,
       ...(after ? { after } : {}),
       limit: limit + 1,
       count: carried === undefined ? { upTo: TOTAL_SIZE_CAP } : false,
     });
-    const totalSize = carried ?? counted ?? 0;
-    const page = contexts.slice(0, limit);
-    const last = page[page.length - 1];
-    const nextPageToken =
-      contexts.length > limit && last ? encodePageToken({ t: last.createdAt.toISOString(), id: last.contextId, n: totalSize }, query) : "";
-    return { contexts: page, nextPageToken, totalSize };
+    // Only a first page's result is kept and handed out again (list-pages.ts); a later page's total is its token's.
+    const make = ({ contexts, totalSize: counted }: ContextListResult): ContextPage => {
+      const totalSize = carried ?? counted ?? 0;
+      const page = contexts.length > limit ? contexts.slice(0, limit) : contexts;
+      const last = page[page.length - 1];
+      const nextPageToken =
+        contexts.length > limit && last ? encodePageToken({ t: last.createdAt.toISOString(), id: last.contextId, n: totalSize }, query) : "";
+      return { contexts: page, nextPageToken, totalSize };
+    };
+    return position === undefined ? pageOnce(result, limit, make) : make(result);
   }
 
   async transition(

@@ -26,8 +26,9 @@ import { Violations } from "../domain/validation.js";
 import { readableContext } from "./access.js";
 import { replicaCall, storeCall, type Caller } from "./caller.js";
 import { requestKeyOf } from "./idempotency.js";
+import { pageOnce } from "./page-once.js";
 import { changeOf, checkRevision, eventsOf, nextRevision, participantPayload } from "./changes.js";
-import type { Clock, ContextStore, WriteBase } from "./ports.js";
+import type { Clock, ContextStore, ParticipantListResult, WriteBase } from "./ports.js";
 import { memberIn, participantIn } from "./write-base.js";
 import { Writes, type Decision } from "./writes.js";
 
@@ -157,17 +158,21 @@ export class ParticipantService {
     const call = storeCall(caller);
     await readableContext(this.store, call, caller.principal, input.contextId, false);
     // A later page may come from a replica; the first one is the cache's, which loads from the primary.
-    const { participants, totalSize } = await this.store.listParticipants(position ? replicaCall(caller) : call, {
+    const result = await this.store.listParticipants(position ? replicaCall(caller) : call, {
       contextId: input.contextId,
       filter,
       ...(position ? { after: { joinedAt: new Date(position.t), participantId: position.id } } : {}),
       limit: limit + 1,
     });
-    const page = participants.slice(0, limit);
-    const last = page[page.length - 1];
-    const nextPageToken =
-      participants.length > limit && last ? encodePageToken({ t: last.joinedAt.toISOString(), id: last.participantId }, query) : "";
-    return { participants: page, nextPageToken, totalSize };
+    const make = ({ participants, totalSize }: ParticipantListResult): ParticipantPage => {
+      const page = participants.length > limit ? participants.slice(0, limit) : participants;
+      const last = page[page.length - 1];
+      const nextPageToken =
+        participants.length > limit && last ? encodePageToken({ t: last.joinedAt.toISOString(), id: last.participantId }, query) : "";
+      return { participants: page, nextPageToken, totalSize };
+    };
+    // Only a first page's result is kept and handed out again (cached-store.ts).
+    return position === undefined ? pageOnce(result, limit, make) : make(result);
   }
 
   /**

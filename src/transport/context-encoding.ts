@@ -27,6 +27,7 @@ import { oncePerObject } from "./once-per-object.js";
 import { participantsField } from "./participant-encoding.js";
 import { BinaryWriter, LD, structField, textField, textsField, timestampField, varintField, WireType } from "./message-writer.js";
 import type { Context } from "../domain/context.js";
+import type { ContextPage } from "../service/context-service.js";
 import { contextOut } from "./context-mapper.js";
 
 /** Mapped contexts kept at most (oldest dropped first); each is a few KB with its encoding. */
@@ -53,6 +54,20 @@ export function sharedContextOut(context: Context): ProtoContext {
   return message;
 }
 
+/**
+ * ListContexts' answer, one message per page object: a kept first page is the same object call
+ * after call (service/page-once.ts), so its answer is too, and response-encoders.ts keeps that
+ * answer's bytes beside it.
+ */
+export const listContextsOut = oncePerObject(
+  (page: ContextPage): ListContextsResponse => ({
+    // A literal, not create(): its reflective walk costs more than the page's mapping.
+    $typeName: "mplp.context.v1.ListContextsResponse",
+    contexts: page.contexts.map(sharedContextOut),
+    nextPageToken: page.nextPageToken,
+    totalSize: page.totalSize,
+  }),
+);
 
 const CONTEXT = ContextSchema.field;
 const CONFIGURATION = ContextConfigurationSchema.field;

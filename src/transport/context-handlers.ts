@@ -11,7 +11,6 @@ import {
   DeleteContextResponseSchema,
   type GetContextResponse,
   ListContextEventsResponseSchema,
-  ListContextsResponseSchema,
   TransitionContextResponseSchema,
   UpdateContextResponseSchema,
   type TransitionContextRequest,
@@ -20,7 +19,7 @@ import { ContextStatusSchema, ContextViewSchema, LifecycleStageSchema } from "..
 import type { Caller } from "../service/caller.js";
 import type { ContextService, TransitionInput } from "../service/context-service.js";
 import type { CallContext } from "./call-context.js";
-import { sharedContextOut } from "./context-encoding.js";
+import { listContextsOut, sharedContextOut } from "./context-encoding.js";
 import { contextFilterIn, contextOut, contextSpecIn, createContextIn, statisticsOut } from "./context-mapper.js";
 import { eventOut } from "./event-mapper.js";
 import type { MethodsOf, ServiceHandlers } from "./grpc-adapter.js";
@@ -108,11 +107,7 @@ export function contextHandlers(service: ContextUseCases): ContextServiceHandler
         pageToken: request.pageToken,
         filter: contextFilterIn(request.filter),
       });
-      return create(ListContextsResponseSchema, {
-        contexts: page.contexts.map(sharedContextOut),
-        nextPageToken: page.nextPageToken,
-        totalSize: page.totalSize,
-      });
+      return listContextsOut(page);
     },
 
     async transitionContext(request, ctx) {

@@ -14,6 +14,7 @@ import {
 } from "../../gen/mplp/context/v1/participant_service_pb.js";
 import { ParticipantSchema, type Participant as ProtoParticipant } from "../../gen/mplp/context/v1/participant_pb.js";
 import type { Participant } from "../domain/participant.js";
+import type { ParticipantPage } from "../service/participant-service.js";
 import { BinaryWriter, LD, structField, textField, textsField, timestampField, varintField, WireType } from "./message-writer.js";
 import { oncePerObject } from "./once-per-object.js";
 import { participantOut } from "./participant-mapper.js";
@@ -29,6 +30,21 @@ const P = ParticipantSchema.field;
 export const sharedParticipantOut: (participant: Participant) => ProtoParticipant = oncePerObject(participantOut);
 
 const encodeParticipant = oncePerObject(encodeParticipantMessage);
+
+/**
+ * ListParticipants' answer, one message per page object: a kept first page is the same object
+ * call after call (service/page-once.ts), so its answer is too, and response-encoders.ts keeps
+ * that answer's bytes beside it.
+ */
+export const listParticipantsOut = oncePerObject(
+  (page: ParticipantPage): ListParticipantsResponse => ({
+    // A literal, not create(): its reflective walk was a few % of a cached page's CPU.
+    $typeName: "mplp.context.v1.ListParticipantsResponse",
+    participants: page.participants.map(sharedParticipantOut),
+    nextPageToken: page.nextPageToken,
+    totalSize: page.totalSize,
+  }),
+);
 
 /** toBinary(ParticipantSchema, m), byte for byte. */
 export function encodeParticipantMessage(m: ProtoParticipant): Uint8Array {

@@ -5,6 +5,10 @@
  * participants (participant-encoding.ts), GetSharedState's and UpdateSharedState's state
  * (shared-state-encoding.ts), and a Watch stream's events, one encoding per revision however many
  * of its watches carry it (watch-encoding.ts). The adapter's serializer asks here first.
+ *
+ * A list's answer is one message per page object (listContextsOut, listParticipantsOut): a kept
+ * first page is answered with the same message call after call, so its bytes are kept beside it.
+ * (grpc-js copies them into each call's frame; nothing writes into them.)
  */
 import type { DescMessage } from "@bufbuild/protobuf";
 import {
@@ -27,10 +31,11 @@ import {
   ListParticipantsResponseSchema,
   UpdateParticipantResponseSchema,
 } from "../../gen/mplp/context/v1/participant_service_pb.js";
+import { oncePerObject } from "./once-per-object.js";
 import { encodeBatchAddParticipantsResponse, encodeListParticipantsResponse, encodeParticipantAnswer } from "./participant-encoding.js";
 
 const ENCODERS = new Map<DescMessage, (message: never) => Uint8Array>([
-  [ListContextsResponseSchema, encodeListContextsResponse],
+  [ListContextsResponseSchema, oncePerObject(encodeListContextsResponse)],
   [GetContextResponseSchema, encodeGetContextResponse],
   [CreateContextResponseSchema, encodeContextAnswer],
   [UpdateContextResponseSchema, encodeContextAnswer],
@@ -41,7 +46,7 @@ const ENCODERS = new Map<DescMessage, (message: never) => Uint8Array>([
   [GetParticipantResponseSchema, encodeParticipantAnswer],
   [UpdateParticipantResponseSchema, encodeParticipantAnswer],
   [BatchAddParticipantsResponseSchema, encodeBatchAddParticipantsResponse],
-  [ListParticipantsResponseSchema, encodeListParticipantsResponse],
+  [ListParticipantsResponseSchema, oncePerObject(encodeListParticipantsResponse)],
   [WatchResponseSchema, encodeWatchResponse],
 ]);
 

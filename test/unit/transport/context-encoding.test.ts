@@ -13,8 +13,10 @@ import {
   encodeContextMessage,
   encodeGetContextResponse,
   encodeListContextsResponse,
+  listContextsOut,
   sharedContextOut,
 } from "../../../src/transport/context-encoding.js";
+import { encoderFor } from "../../../src/transport/response-encoders.js";
 import { contextOut } from "../../../src/transport/context-mapper.js";
 import { participantOut } from "../../../src/transport/participant-mapper.js";
 import { at, makeContext, withoutState } from "../../support/context-fixtures.js";
@@ -36,6 +38,19 @@ describe("context-encoding", () => {
     }
     const empty = create(ListContextsResponseSchema, {});
     expect(encodeListContextsResponse(empty)).toEqual(toBinary(ListContextsResponseSchema, empty));
+  });
+
+  it("answers a page object with one message, whose bytes the adapter's encoder keeps", () => {
+    const page = { contexts, nextPageToken: "tok", totalSize: 1001 };
+    const answer = listContextsOut(page);
+    expect(listContextsOut(page)).toBe(answer);
+    expect(answer).toEqual(create(ListContextsResponseSchema, { contexts: contexts.map(contextOut), nextPageToken: "tok", totalSize: 1001 }));
+    const encode = encoderFor(ListContextsResponseSchema) as (m: typeof answer) => Uint8Array;
+    expect(encode(answer)).toBe(encode(answer));
+    expect(encode(answer)).toEqual(toBinary(ListContextsResponseSchema, answer));
+    const next = { ...page, contexts: contexts.slice(1) };
+    expect(listContextsOut(next)).not.toBe(answer);
+    expect(encode(listContextsOut(next))).toEqual(toBinary(ListContextsResponseSchema, listContextsOut(next)));
   });
 
   it("encodes GetContextResponse exactly as toBinary does, FULL view (state, participants) included", () => {

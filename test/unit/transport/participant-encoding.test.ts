@@ -13,8 +13,10 @@ import {
   encodeListParticipantsResponse,
   encodeParticipantAnswer,
   encodeParticipantMessage,
+  listParticipantsOut,
   sharedParticipantOut,
 } from "../../../src/transport/participant-encoding.js";
+import { encoderFor } from "../../../src/transport/response-encoders.js";
 import { participantOut } from "../../../src/transport/participant-mapper.js";
 import { makeParticipant } from "../../support/participant-fixtures.js";
 
@@ -57,5 +59,19 @@ describe("participant-encoding", () => {
     // Twice: the second time from the kept encodings.
     expect(encodeListParticipantsResponse(message)).toEqual(toBinary(ListParticipantsResponseSchema, message));
     expect(encodeListParticipantsResponse(message)).toEqual(toBinary(ListParticipantsResponseSchema, message));
+  });
+
+  it("answers a page object with one message, whose bytes the adapter's encoder keeps", () => {
+    const page = { participants: [makeParticipant(contextId), makeParticipant(contextId, { agentId: "b" })], nextPageToken: "tok", totalSize: 7 };
+    const answer = listParticipantsOut(page);
+    expect(listParticipantsOut(page)).toBe(answer);
+    expect(answer).toEqual(create(ListParticipantsResponseSchema, { participants: page.participants.map(participantOut), nextPageToken: "tok", totalSize: 7 }));
+    const encode = encoderFor(ListParticipantsResponseSchema) as (m: typeof answer) => Uint8Array;
+    expect(encode(answer)).toBe(encode(answer));
+    expect(encode(answer)).toEqual(toBinary(ListParticipantsResponseSchema, answer));
+    // Another page (a revision since, say) is another answer.
+    const next = { ...page, totalSize: 8 };
+    expect(listParticipantsOut(next)).not.toBe(answer);
+    expect(encode(listParticipantsOut(next))).toEqual(toBinary(ListParticipantsResponseSchema, listParticipantsOut(next)));
   });
 });
