@@ -61,7 +61,7 @@ export function sharedContextOut(context: Context): ProtoContext {
  */
 export const listContextsOut = oncePerObject(
   (page: ContextPage): ListContextsResponse => ({
-    // A literal, not create(): its reflective walk costs more than the page's mapping.
+    // A literal, as listParticipantsOut's: create() walks the schema reflectively to build the same object.
     $typeName: "mplp.context.v1.ListContextsResponse",
     contexts: page.contexts.map(sharedContextOut),
     nextPageToken: page.nextPageToken,
