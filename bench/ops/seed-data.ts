@@ -19,7 +19,33 @@ const BATCH = 100;
 const PARALLEL = 4;
 /** The API's most members per context. */
 const MAX_MEMBERS = 1000;
+/**
+ * Member writes (slots to fill, members to remove) per seeded context. Writes to one context go one
+ * at a time on an instance (src/service/writes.ts), so a context takes one write per round trip:
+ * with 1,000 per context the closed loop's 64 calls in flight queued on ~13 contexts, and the open
+ * loop's 600 adds/s on 4, which measured that queue, not the call. 50 per context keeps consecutive
+ * calls on different contexts, as many agents in many contexts would send them.
+ */
+const WRITES_PER_CONTEXT = 50;
 const options = { metadata: { "x-principal-id": PRINCIPAL } };
+
+/**
+ * Items reordered so that consecutive ones belong to different contexts (the first of each
+ * context, then the second of each, …): the closed loop's calls in flight and the open loop's
+ * consecutive calls then write to different contexts, not one context's members in a row.
+ */
+function interleaved(items: readonly SeedItem[]): SeedItem[] {
+  const byContext = new Map<string, SeedItem[]>();
+  for (const item of items) {
+    const list = byContext.get(item.contextId);
+    if (list === undefined) byContext.set(item.contextId, [item]);
+    else list.push(item);
+  }
+  const lists = [...byContext.values()];
+  const out: SeedItem[] = [];
+  for (let i = 0; out.length < items.length; i++) for (const list of lists) if (i < list.length) out.push(list[i]!);
+  return out;
+}
 
 /** Runs `jobs` with at most `parallel` in flight. */
 async function inParallel<T>(jobs: ReadonlyArray<() => Promise<T>>, parallel = PARALLEL): Promise<T[]> {
@@ -118,24 +144,19 @@ export class Seeder {
       case "contexts":
         return { items: [...pool.contexts], consume: false };
       case "participants":
-        return { items: [...pool.members], consume: false };
+        return { items: interleaved(pool.members), consume: false };
       case "fresh-contexts":
         return { items: (await this.createContexts(count, 10)).map((contextId) => ({ contextId })), consume: true };
       case "slots": {
-        // Every context takes MAX_MEMBERS members: repeat each id that often, dealt round-robin so
-        // concurrent adds spread over contexts instead of queuing on one row.
-        const ids = await this.createContexts(Math.ceil(count / MAX_MEMBERS), MAX_MEMBERS);
+        // Each context takes WRITES_PER_CONTEXT members (and has room for MAX_MEMBERS): each id repeated
+        // that often, dealt round-robin so that calls in flight together go to different contexts.
+        const ids = await this.createContexts(Math.ceil(count / WRITES_PER_CONTEXT), MAX_MEMBERS);
         return { items: Array.from({ length: count }, (_, i) => ({ contextId: ids[i % ids.length]! })), consume: true };
       }
       case "fresh-participants": {
-        const perContext = MAX_MEMBERS;
-        const ids = await this.createContexts(Math.ceil(count / perContext), MAX_MEMBERS);
-        const members = await this.addMembers(ids, Math.min(perContext, count));
-        // Interleave contexts for the same reason as the slots.
-        const byContext = ids.map((id) => members.filter((m) => m.contextId === id));
-        const interleaved: SeedItem[] = [];
-        for (let i = 0; interleaved.length < members.length; i++) for (const list of byContext) if (i < list.length) interleaved.push(list[i]!);
-        return { items: interleaved.slice(0, count), consume: true };
+        const ids = await this.createContexts(Math.ceil(count / WRITES_PER_CONTEXT), MAX_MEMBERS);
+        const members = await this.addMembers(ids, Math.min(WRITES_PER_CONTEXT, count));
+        return { items: interleaved(members).slice(0, count), consume: true };
       }
     }
   }
