@@ -23,8 +23,9 @@ const MAX_MEMBERS = 1000;
  * Member writes (slots to fill, members to remove) per seeded context. Writes to one context go one
  * at a time on an instance (src/service/writes.ts), so a context takes one write per round trip:
  * with 1,000 per context the closed loop's 64 calls in flight queued on ~13 contexts, and the open
- * loop's 600 adds/s on 4, which measured that queue, not the call. 50 per context keeps consecutive
- * calls on different contexts, as many agents in many contexts would send them.
+ * loop's 600 adds/s on 4, which measured that queue, not the call. With 50 per context the calls in
+ * flight together fall on hundreds of contexts, one each (dealt round-robin, `interleaved`), as many
+ * agents in many contexts would send them.
  */
 const WRITES_PER_CONTEXT = 50;
 const options = { metadata: { "x-principal-id": PRINCIPAL } };
