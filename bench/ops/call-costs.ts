@@ -4,7 +4,14 @@
  * (its /metrics: database_*_total, and grpc_calls_total for the calls it finished), checked
  * against Postgres's own count of committed transactions (pg_stat_database.xact_commit, which also
  * counts a lone statement's implicit transaction). Issue 14's per-method table.
+ *
+ * Also where the rest of the machine's CPU went over the window, per call: Postgres's processes
+ * (backends, WAL writer, checkpointer, autovacuum) and Redis's when they run on this machine, the
+ * load generator's own process (its worker threads included), and how busy all cores were. The
+ * driver, the server and the database share two cores here: a closed loop's maximum is where
+ * their sum fills the machine, and these columns say whose share is whose.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import postgres from "postgres";
 import { cpuSeconds } from "../fanout/processes.js";
 
@@ -15,6 +22,32 @@ export interface CostProbe {
   readonly metricsAddress?: string;
   /** The server's Postgres database, for xact_commit; none on PGlite. */
   readonly databaseUrl?: string;
+  /** Postgres and Redis run on this machine: sum their processes' CPU too. */
+  readonly localServices?: boolean;
+}
+
+/** CPU seconds so far of this machine's processes named `postgres` and `redis-server` (/proc/<pid>/comm). */
+export function servicesCpuSeconds(): { postgres: number; redis: number } {
+  const sums = { postgres: 0, redis: 0 };
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = readFileSync(`/proc/${entry}/comm`, "utf8").trim();
+      if (comm === "postgres") sums.postgres += cpuSeconds(Number(entry));
+      else if (comm === "redis-server") sums.redis += cpuSeconds(Number(entry));
+    } catch {
+      // The process ended between the listing and the read: its time is lost to both samples alike.
+    }
+  }
+  return sums;
+}
+
+/** All cores' busy and total time so far, in USER_HZ ticks (/proc/stat; idle, iowait and steal are not busy). */
+function machineTicks(): { busy: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+  const busy = user + nice + system + irq + softirq;
+  return { busy, total: busy + idle + iowait + steal };
 }
 
 interface Sample {
@@ -22,6 +55,10 @@ interface Sample {
   readonly cpuSeconds: number;
   readonly metrics: Readonly<Record<string, number>> | null;
   readonly xactCommit: number | null;
+  readonly services: { postgres: number; redis: number } | null;
+  /** This (driver) process's CPU seconds, its worker threads included. */
+  readonly driverCpuSeconds: number;
+  readonly machine: { busy: number; total: number };
 }
 
 /** Per call over a window; the database figures are absent for the echo server (and xact on PGlite). */
@@ -34,6 +71,14 @@ export interface CallCosts {
   readonly transactions?: number;
   /** Postgres's committed transactions per call (lone statements included), background work too. */
   readonly xactCommits?: number;
+  /** CPU per call of this machine's Postgres processes and Redis (when they are local). */
+  readonly postgresCpuMsPerCall?: number;
+  readonly redisCpuMsPerCall?: number;
+  /** CPU per call of the load generator (the driver process and its worker threads). */
+  readonly driverCpuMsPerCall?: number;
+  /** All cores' busy time per call, and the share of the machine that was busy (0–1). */
+  readonly machineCpuMsPerCall?: number;
+  readonly machineBusy?: number;
 }
 
 const COUNTERS = {
@@ -71,7 +116,16 @@ export class CostMeter {
         ? Promise.resolve(null)
         : this.sql`select xact_commit::float8 as n from pg_stat_database where datname = current_database()`.then((rows) => Number(rows[0]?.["n"])),
     ]);
-    return { at: Date.now(), cpuSeconds: cpuSeconds(this.probe.pid), metrics, xactCommit };
+    const usage = process.cpuUsage();
+    return {
+      at: Date.now(),
+      cpuSeconds: cpuSeconds(this.probe.pid),
+      metrics,
+      xactCommit,
+      services: this.probe.localServices === true ? servicesCpuSeconds() : null,
+      driverCpuSeconds: (usage.user + usage.system) / 1e6,
+      machine: machineTicks(),
+    };
   }
 
   /** Per call between two samples; `driverCalls` when the server counts none itself. */
@@ -80,6 +134,7 @@ export class CostMeter {
       a.metrics === null || b.metrics === null ? undefined : (b.metrics[key] ?? 0) - (a.metrics[key] ?? 0);
     const calls = d("calls") ?? driverCalls;
     const per = (n: number | undefined): number | undefined => (n === undefined || calls === 0 ? undefined : +(n / calls).toFixed(3));
+    const ticks = { busy: b.machine.busy - a.machine.busy, total: b.machine.total - a.machine.total };
     return {
       calls,
       cpuMsPerCall: calls === 0 ? 0 : +(((b.cpuSeconds - a.cpuSeconds) * 1000) / calls).toFixed(3),
@@ -87,6 +142,12 @@ export class CostMeter {
       ...optional("roundTrips", per(d("roundTrips"))),
       ...optional("transactions", per(d("transactions"))),
       ...optional("xactCommits", per(a.xactCommit === null || b.xactCommit === null ? undefined : b.xactCommit - a.xactCommit)),
+      ...optional("postgresCpuMsPerCall", per(a.services === null || b.services === null ? undefined : (b.services.postgres - a.services.postgres) * 1000)),
+      ...optional("redisCpuMsPerCall", per(a.services === null || b.services === null ? undefined : (b.services.redis - a.services.redis) * 1000)),
+      ...optional("driverCpuMsPerCall", per((b.driverCpuSeconds - a.driverCpuSeconds) * 1000)),
+      // USER_HZ is 100: a tick is 10 ms.
+      ...optional("machineCpuMsPerCall", per(ticks.busy * 10)),
+      ...optional("machineBusy", ticks.total > 0 ? +(ticks.busy / ticks.total).toFixed(3) : undefined),
     };
   }
 

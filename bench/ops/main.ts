@@ -76,6 +76,9 @@ async function measure(pool: UnaryPool, settings: DriverSettings, address: strin
   return { ...report, costs: CostMeter.between(a, b, report.driver.ok + report.driver.errors) };
 }
 
+/** Whether a service URL points at this machine (its processes' CPU can then be read from /proc). */
+const isLocal = (url: string): boolean => ["127.0.0.1", "localhost", "[::1]", "::1"].includes(new URL(url).hostname);
+
 /** The cache comparison's open-loop rate: the seed's GetContext rate (2,000/s) scaled as the run's other rates are. */
 const cacheRate = (settings: DriverSettings): number => Math.round(2_000 * settings.rateScale);
 
@@ -227,11 +230,15 @@ async function main(): Promise<number> {
     backends = server.backends;
     if (server.databaseUrl !== undefined) {
       process.stdout.write("baseline: raw postgres.js insert / point select… ");
-      postgresFigures = await postgresBaseline(server.databaseUrl, settings.measureMs / 2, settings.workers * settings.concurrencyPerWorker);
-      console.log(postgresFigures.map((p) => `${p.name} ${p.rps}/s p95 ${p.latency.p95Ms} ms`).join("; "));
+      postgresFigures = await postgresBaseline(server.databaseUrl, settings.measureMs / 2, settings.workers * settings.concurrencyPerWorker, isLocal(server.databaseUrl));
+      console.log(postgresFigures.map((p) => `${p.name} ${p.rps}/s p95 ${p.latency.p95Ms} ms` + (p.postgresCpuMsPerCall === undefined ? "" : `, Postgres CPU ${p.postgresCpuMsPerCall} ms a call`)).join("; "));
     }
     const address = server.current.address;
-    const meter = new CostMeter({ pid: server.current.pid, ...(server.current.metricsAddress === undefined ? {} : { metricsAddress: server.current.metricsAddress }), ...(server.databaseUrl === undefined ? {} : { databaseUrl: server.databaseUrl }) });
+    const meter = new CostMeter({
+      pid: server.current.pid,
+      ...(server.current.metricsAddress === undefined ? {} : { metricsAddress: server.current.metricsAddress }),
+      ...(server.databaseUrl === undefined ? {} : { databaseUrl: server.databaseUrl, localServices: isLocal(server.databaseUrl) }),
+    });
     cleanup.add("close the cost meter", () => meter.close());
     const seeder = new Seeder(address);
     process.stdout.write(`seeding ${settings.poolContexts} contexts × ${settings.poolMembers} members… `);

@@ -7,17 +7,23 @@ import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import { mergeHistograms, newHistogram, recordMs, summarize, encodeHistogram, type LatencySummary } from "../fanout/histogram.js";
 import { wallClockMs } from "../fanout/stamp.js";
+import { servicesCpuSeconds } from "./call-costs.js";
 
 export interface RawFigures {
   readonly name: string;
   readonly rps: number;
   readonly latency: LatencySummary;
   readonly errors: number;
+  /** CPU per call of this machine's Postgres processes (when it is local), and of this (client) process. */
+  readonly postgresCpuMsPerCall?: number;
+  readonly clientCpuMsPerCall: number;
 }
 
 /** Runs `body` from `concurrency` loops for `ms`, timing each call. */
-async function closedLoop(name: string, concurrency: number, ms: number, body: (n: number) => Promise<unknown>): Promise<RawFigures> {
+async function closedLoop(name: string, concurrency: number, ms: number, local: boolean, body: (n: number) => Promise<unknown>): Promise<RawFigures> {
   const histogram = newHistogram();
+  const databaseBefore = local ? servicesCpuSeconds().postgres : 0;
+  const clientBefore = process.cpuUsage();
   let n = 0;
   let errors = 0;
   const end = wallClockMs() + ms;
@@ -33,26 +39,39 @@ async function closedLoop(name: string, concurrency: number, ms: number, body: (
     }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
+  const databaseMs = local ? (servicesCpuSeconds().postgres - databaseBefore) * 1000 : undefined;
+  const client = process.cpuUsage(clientBefore);
+  const calls = Math.max(1, histogram.totalCount);
   const merged = mergeHistograms([encodeHistogram(histogram)]);
-  const figures = { name, rps: Math.round(histogram.totalCount / (ms / 1000)), latency: summarize(merged), errors };
+  const figures = {
+    name,
+    rps: Math.round(histogram.totalCount / (ms / 1000)),
+    latency: summarize(merged),
+    errors,
+    ...(databaseMs === undefined ? {} : { postgresCpuMsPerCall: +(databaseMs / calls).toFixed(3) }),
+    clientCpuMsPerCall: +((client.user + client.system) / 1000 / calls).toFixed(3),
+  };
   histogram.destroy();
   merged.destroy();
   return figures;
 }
 
-/** INSERT then point SELECT on a scratch table in `databaseUrl`, `ms` each; the table is dropped after. */
-export async function postgresBaseline(databaseUrl: string, ms: number, concurrency: number): Promise<RawFigures[]> {
+/**
+ * INSERT then point SELECT on a scratch table in `databaseUrl`, `ms` each; the table is dropped
+ * after. `local`: Postgres runs on this machine, so its processes' CPU per call is read too.
+ */
+export async function postgresBaseline(databaseUrl: string, ms: number, concurrency: number, local: boolean): Promise<RawFigures[]> {
   // As many connections as the server's pool, so neither side gets more of the database.
   const sql = postgres(databaseUrl, { max: 10, onnotice: () => {} });
   try {
     await sql`create table bench_raw (id uuid primary key, owner text not null, name text not null, body jsonb not null, created_at timestamptz not null default now())`;
     const ids: string[] = [];
-    const insert = await closedLoop("postgres.js insert", concurrency, ms, async () => {
+    const insert = await closedLoop("postgres.js insert", concurrency, ms, local, async () => {
       const id = randomUUID();
       await sql`insert into bench_raw (id, owner, name, body) values (${id}, 'bench', ${"raw-" + id}, ${sql.json({ description: "seeded by the benchmark", tags: ["bench"] })})`;
       ids.push(id);
     });
-    const select = await closedLoop("postgres.js point select", concurrency, ms, (n) => sql`select * from bench_raw where id = ${ids[n % ids.length]!}`);
+    const select = await closedLoop("postgres.js point select", concurrency, ms, local, (n) => sql`select * from bench_raw where id = ${ids[n % ids.length]!}`);
     await sql`drop table bench_raw`;
     return [insert, select];
   } finally {

@@ -141,6 +141,46 @@ export function costsTable(run: RunSummary): string {
   return lines.join("\n");
 }
 
+const cpuMs = (value: number | undefined): string => (value === undefined ? "—" : `${value.toFixed(3)} ms`);
+const percent = (share: number | undefined): string => (share === undefined ? "—" : `${Math.round(share * 100)} %`);
+
+/**
+ * Per operation, in its median closed-loop window, whose CPU each call took: our server, this
+ * machine's Postgres and Redis processes, the load generator, and all cores together (the rest is
+ * the kernel's and other processes'); beside it the echo window's, where the same driver meets a
+ * server that does no work. A maximum is reached where the sum fills the machine.
+ */
+export function machineTable(run: RunSummary): string {
+  const lines = [
+    "| operation | closed ops/s | machine busy | server | Postgres | Redis | driver | all cores | echo ops/s | echo: machine busy | echo: server | echo: driver | echo: all cores |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const result of run.operations) {
+    const c = result.closed?.costs;
+    const e = result.echo?.costs;
+    lines.push(
+      [
+        "",
+        result.operation.name,
+        result.closed === undefined ? "—" : int(result.closed.rps),
+        percent(c?.machineBusy),
+        cpuMs(c?.cpuMsPerCall),
+        cpuMs(c?.postgresCpuMsPerCall),
+        cpuMs(c?.redisCpuMsPerCall),
+        cpuMs(c?.driverCpuMsPerCall),
+        cpuMs(c?.machineCpuMsPerCall),
+        result.echo === undefined ? "—" : int(result.echo.rps),
+        percent(e?.machineBusy),
+        cpuMs(e?.cpuMsPerCall),
+        cpuMs(e?.driverCpuMsPerCall),
+        cpuMs(e?.machineCpuMsPerCall),
+        "",
+      ].join(" | ").trim(),
+    );
+  }
+  return lines.join("\n");
+}
+
 export function renderMarkdown(run: RunSummary, chartFile: string): string {
   const m = run.machine;
   const echo = run.echo?.driver.latency;
@@ -169,12 +209,27 @@ export function renderMarkdown(run: RunSummary, chartFile: string): string {
       "xact_commit is Postgres's (`pg_stat_database`, flushed about once a second, so ±1 s of the window; every lone statement is one). " +
       "CPU is the process's user + system time over the window ÷ calls it finished.",
     "",
+    "## Where the machine's CPU went (median closed-loop window)",
+    "",
+    machineTable(run),
+    "",
+    "CPU per call over the same windows: the server's process; every process on this machine named `postgres` (backends, WAL writer, checkpointer, autovacuum) and `redis-server`, when they are local; " +
+      "the load generator (the driver's process with its worker threads); all cores together (/proc/stat: user, nice, system, irq and softirq time; idle, I/O wait and steal are not busy), " +
+      "so what all cores took beyond the named processes is the kernel's and other processes'. Machine busy is that time's share of all cores' time.",
+    "",
     "## Baselines (same run)",
     "",
-    "| baseline | ops/s (closed loop) | P50 | P95 | P99 |",
-    "|---|---|---|---|---|",
-    echo === undefined || run.echo === undefined ? "| bare grpc-js echo (GetContext) | not run | | | |" : `| bare grpc-js echo (GetContext, fixed response) | ${int(run.echo.rps)} | ${ms(echo.p50Ms)} ms | ${ms(echo.p95Ms)} ms | ${ms(echo.p99Ms)} ms |`,
-    ...run.postgres.map((p) => `| ${p.name} (${run.settings.workers * run.settings.concurrencyPerWorker} in flight, 10 connections) | ${int(p.rps)} | ${ms(p.latency.p50Ms)} ms | ${ms(p.latency.p95Ms)} ms | ${ms(p.latency.p99Ms)} ms |`),
+    "| baseline | ops/s (closed loop) | P50 | P95 | P99 | server (or client) CPU / call | Postgres CPU / call |",
+    "|---|---|---|---|---|---|---|",
+    echo === undefined || run.echo === undefined
+      ? "| bare grpc-js echo (GetContext) | not run | | | | | |"
+      : `| bare grpc-js echo (GetContext, fixed response) | ${int(run.echo.rps)} | ${ms(echo.p50Ms)} ms | ${ms(echo.p95Ms)} ms | ${ms(echo.p99Ms)} ms | ${cpuMs(run.echo.costs?.cpuMsPerCall)} | — |`,
+    ...run.postgres.map(
+      (p) =>
+        `| ${p.name} (${run.settings.workers * run.settings.concurrencyPerWorker} in flight, 10 connections) | ${int(p.rps)} | ${ms(p.latency.p50Ms)} ms | ${ms(p.latency.p95Ms)} ms | ${ms(p.latency.p99Ms)} ms | ${cpuMs(p.clientCpuMsPerCall)} (client) | ${cpuMs(p.postgresCpuMsPerCall)} |`,
+    ),
+    "",
+    "A raw baseline's client is the benchmark's own process (postgres.js, one thread); its Postgres CPU is every local `postgres` process's over the loop ÷ calls.",
     "",
     "Errors column: failed + shed (skipped because too many were in flight) calls in the open-loop window; a latency target counts as missed when any occurred.",
     "",
