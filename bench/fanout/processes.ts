@@ -147,11 +147,13 @@ export function rssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ): 100 on Linux on every architecture Node runs on. */
+export const USER_HZ = 100;
+
 /** CPU time (user + system, all threads) a process has used so far, in seconds. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // Fields after the command name (which may hold spaces) start at state; utime and stime are the 12th and 13th of those.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticksPerSecond = 100; // USER_HZ: 100 on Linux on every architecture Node runs on.
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
 }

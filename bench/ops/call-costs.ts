@@ -13,7 +13,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import postgres from "postgres";
-import { cpuSeconds } from "../fanout/processes.js";
+import { cpuSeconds, USER_HZ } from "../fanout/processes.js";
 
 /** Where the figures of one server come from. */
 export interface CostProbe {
@@ -42,12 +42,12 @@ export function servicesCpuSeconds(): { postgres: number; redis: number } {
   return sums;
 }
 
-/** All cores' busy and total time so far, in USER_HZ ticks (/proc/stat; idle, iowait and steal are not busy). */
-function machineTicks(): { busy: number; total: number } {
+/** All cores' busy and total CPU seconds so far (/proc/stat; idle, iowait and steal are not busy). */
+function machineSeconds(): { busy: number; total: number } {
   const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   const [user, nice, system, idle, iowait, irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
   const busy = user + nice + system + irq + softirq;
-  return { busy, total: busy + idle + iowait + steal };
+  return { busy: busy / USER_HZ, total: (busy + idle + iowait + steal) / USER_HZ };
 }
 
 interface Sample {
@@ -124,7 +124,7 @@ export class CostMeter {
       xactCommit,
       services: this.probe.localServices === true ? servicesCpuSeconds() : null,
       driverCpuSeconds: (usage.user + usage.system) / 1e6,
-      machine: machineTicks(),
+      machine: machineSeconds(),
     };
   }
 
@@ -134,7 +134,8 @@ export class CostMeter {
       a.metrics === null || b.metrics === null ? undefined : (b.metrics[key] ?? 0) - (a.metrics[key] ?? 0);
     const calls = d("calls") ?? driverCalls;
     const per = (n: number | undefined): number | undefined => (n === undefined || calls === 0 ? undefined : +(n / calls).toFixed(3));
-    const ticks = { busy: b.machine.busy - a.machine.busy, total: b.machine.total - a.machine.total };
+    const machine = { busy: b.machine.busy - a.machine.busy, total: b.machine.total - a.machine.total };
+    const services = a.services === null || b.services === null ? undefined : { postgres: b.services.postgres - a.services.postgres, redis: b.services.redis - a.services.redis };
     return {
       calls,
       cpuMsPerCall: calls === 0 ? 0 : +(((b.cpuSeconds - a.cpuSeconds) * 1000) / calls).toFixed(3),
@@ -142,12 +143,11 @@ export class CostMeter {
       ...optional("roundTrips", per(d("roundTrips"))),
       ...optional("transactions", per(d("transactions"))),
       ...optional("xactCommits", per(a.xactCommit === null || b.xactCommit === null ? undefined : b.xactCommit - a.xactCommit)),
-      ...optional("postgresCpuMsPerCall", per(a.services === null || b.services === null ? undefined : (b.services.postgres - a.services.postgres) * 1000)),
-      ...optional("redisCpuMsPerCall", per(a.services === null || b.services === null ? undefined : (b.services.redis - a.services.redis) * 1000)),
+      ...optional("postgresCpuMsPerCall", per(services === undefined ? undefined : services.postgres * 1000)),
+      ...optional("redisCpuMsPerCall", per(services === undefined ? undefined : services.redis * 1000)),
       ...optional("driverCpuMsPerCall", per((b.driverCpuSeconds - a.driverCpuSeconds) * 1000)),
-      // USER_HZ is 100: a tick is 10 ms.
-      ...optional("machineCpuMsPerCall", per(ticks.busy * 10)),
-      ...optional("machineBusy", ticks.total > 0 ? +(ticks.busy / ticks.total).toFixed(3) : undefined),
+      ...optional("machineCpuMsPerCall", per(machine.busy * 1000)),
+      ...optional("machineBusy", machine.total > 0 ? +(machine.busy / machine.total).toFixed(3) : undefined),
     };
   }
 
